@@ -128,14 +128,12 @@ export class TcpServer {
    */
   async stop(options: StopOptions = {}): Promise<void> {
     const graceMs = options.graceMs ?? 5000;
-    this.stopping = true;
     if (this.workers.size > 0) {
+      this.stopping = true;
       await this.stopWorkers(graceMs);
       return;
     }
-    const server = this.server;
-    this.server = null;
-    const closed = server ? new Promise<void>((resolve) => server.close(() => resolve())) : Promise.resolve();
+    const closed = this.stopAccepting();
     for (const conn of this.connectionsByName.values()) conn.shutdown();
     if (this.connectionsByName.size > 0) {
       await new Promise<void>((resolve) => {
@@ -152,6 +150,14 @@ export class TcpServer {
       });
     }
     await closed;
+  }
+
+  /** Closes the listening socket; established connections carry on. Part of `stop()`. */
+  stopAccepting(): Promise<void> {
+    this.stopping = true;
+    const server = this.server;
+    this.server = null;
+    return server ? new Promise<void>((resolve) => server.close(() => resolve())) : Promise.resolve();
   }
 
   private listen(): Promise<InetAddress> {

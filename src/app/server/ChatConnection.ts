@@ -1,0 +1,137 @@
+import type { Buffer, TcpConnection, TimerId } from '../../net/index.js';
+import { ProtocolError } from '../protocol/errors.js';
+import { LegacyFrameSplitter } from '../protocol/LegacyFrameSplitter.js';
+import { legacyMaySend } from '../protocol/legacyReplies.js';
+import { errorReply } from '../protocol/replies.js';
+import type { ChatSession, CodecKind, SessionTransport } from '../service/ChatSession.js';
+import type { WireCodecs } from './WireCodecs.js';
+
+/** What a connection asks of its server. */
+export interface ConnectionHost {
+  readonly codecs: WireCodecs;
+  readonly maxMessageBytes: number;
+  openSession(transport: SessionTransport): ChatSession;
+  log(level: 'debug' | 'info' | 'warn', message: string): void;
+}
+
+const kBrace = 0x7b;
+
+/**
+ * One client connection of the chat server: picks the codec from the first byte (PROTOCOL.md
+ * §1), turns bytes into messages for its ChatSession and replies into bytes. Bad input gets an
+ * ERROR where the codec can carry one, then this connection — and only it — is closed.
+ */
+export class ChatConnection implements SessionTransport {
+  kind: CodecKind = 'json';
+  session: ChatSession | null = null;
+  /** Last time the client sent anything (ms, monotonic), for the idle timeout. */
+  lastActive = performance.now();
+  idleTimer: TimerId | null = null;
+  private splitter: LegacyFrameSplitter | null = null;
+  private decided = false;
+  private sawFrame = false;
+
+  constructor(
+    private readonly conn: TcpConnection,
+    private readonly host: ConnectionHost,
+  ) {}
+
+  get peer(): string {
+    return this.conn.peerAddress.toIpPort();
+  }
+
+  get framed(): boolean {
+    return this.decided && this.kind !== 'legacy';
+  }
+
+  /** The connection's message callback. */
+  onBytes(buffer: Buffer): void {
+    this.lastActive = performance.now();
+    if (!this.decided) {
+      if (buffer.readableBytes() === 0) return;
+      this.decided = true;
+      if (buffer.peekInt8() === kBrace) {
+        this.kind = 'legacy';
+        this.splitter = new LegacyFrameSplitter(this.host.maxMessageBytes);
+      }
+      this.session = this.host.openSession(this);
+    }
+    if (this.splitter !== null) this.onLegacyBytes(buffer);
+    else this.onFramedBytes(buffer);
+  }
+
+  private onLegacyBytes(buffer: Buffer): void {
+    const splitter = this.splitter!;
+    try {
+      splitter.push(buffer.peek());
+      // The splitter may hold views of these bytes until drained; it is drained below.
+      for (let message = splitter.next(); message !== undefined; message = splitter.next()) {
+        this.session!.enqueue(this.host.codecs.json.decode(message));
+      }
+      buffer.retrieveAll();
+    } catch (error) {
+      buffer.retrieveAll();
+      this.reject(error);
+    }
+  }
+
+  private onFramedBytes(buffer: Buffer): void {
+    const max = this.host.maxMessageBytes;
+    while (buffer.readableBytes() >= 4 && !this.conn.disconnected) {
+      const len = buffer.peekInt32();
+      if (len < 0 || len > max) {
+        buffer.retrieveAll();
+        this.reject(new ProtocolError('FRAME_TOO_LARGE', `frame of ${len >>> 0} bytes exceeds ${max}`));
+        return;
+      }
+      if (buffer.readableBytes() < 4 + len) return;
+      const payload = buffer.peek(4 + len).subarray(4);
+      buffer.retrieve(4 + len);
+      const isJson = payload.length > 0 && payload[0] === kBrace;
+      // The first frame fixes the reply codec; later frames may use either.
+      if (!this.sawFrame) this.kind = isJson ? 'json' : 'protobuf';
+      this.sawFrame = true;
+      let message: unknown;
+      try {
+        message = isJson ? this.host.codecs.json.decode(payload) : this.host.codecs.protobuf.decode(payload);
+      } catch (error) {
+        this.reject(error);
+        return;
+      }
+      this.session!.enqueue(message);
+    }
+  }
+
+  /** Bad bytes: tell the client why (when its codec can say it), then close only this connection. */
+  private reject(error: unknown): void {
+    const reason = error instanceof Error ? error.message : String(error);
+    this.host.log('debug', `${this.peer}: closing on bad input: ${reason}`);
+    if (this.kind !== 'legacy') this.send(errorReply(3, reason));
+    this.conn.shutdown();
+    this.conn.forceCloseWithDelay(1);
+    this.conn.stopRead();
+  }
+
+  send(message: object): void {
+    if (!this.conn.connected) return;
+    const codecs = this.host.codecs;
+    if (this.kind === 'legacy') {
+      if (legacyMaySend((message as { msgid?: unknown }).msgid))
+        this.conn.send(codecs.legacy.encode(message));
+      return;
+    }
+    this.conn.send(this.kind === 'protobuf' ? codecs.protobuf.encode(message) : codecs.json.encode(message));
+  }
+
+  close(): void {
+    this.conn.forceClose();
+  }
+
+  pauseInput(): void {
+    this.conn.stopRead();
+  }
+
+  resumeInput(): void {
+    this.conn.startRead();
+  }
+}

@@ -1,0 +1,162 @@
+import { EventLoop, type InetAddress, type TcpConnection, TcpServer } from '../../net/index.js';
+import type { ChatStore } from '../model/ChatStore.js';
+import { Limits } from '../protocol/errno.js';
+import { ChatService } from '../service/ChatService.js';
+import type { ChatSession, SessionTransport } from '../service/ChatSession.js';
+import { type DeliveryRouter, LocalDeliveryRouter } from '../service/DeliveryRouter.js';
+import { LocalPresence, type Presence } from '../service/Presence.js';
+import { ChatConnection, type ConnectionHost } from './ChatConnection.js';
+import type { Logger } from './logger.js';
+import { jsonCodec, legacyCodec, type WireCodec, type WireCodecs } from './WireCodecs.js';
+
+export interface ChatServerOptions {
+  /** Default '127.0.0.1'. */
+  host?: string;
+  /** Default 6000; 0 picks a free port. */
+  port?: number;
+  /** This server's identity in the store; its stale sessions are cleared on start. Default 'HOST:PORT'. */
+  serverId?: string;
+  /** Close framed connections silent for this long; 0 disables. Default 90 000 ms. */
+  idleTimeoutMs?: number;
+  /** Also apply the idle timeout to legacy connections. Default false. */
+  idleTimeoutLegacy?: boolean;
+  /** Pending output at which a slow reader is disconnected. Default 8 MiB. */
+  highWaterMarkBytes?: number;
+  /** Largest frame payload or legacy message. Default 1 MiB. */
+  maxMessageBytes?: number;
+  /** Chat messages per second per session. Default 2000. */
+  messagesPerSecond?: number;
+  /** Protobuf frames; without it protobuf payloads are rejected as bad input. */
+  protobufCodec?: WireCodec;
+  /** Cluster presence and routing; default single-node, in memory. */
+  presence?: Presence;
+  router?: (presence: Presence) => DeliveryRouter;
+  loop?: EventLoop;
+  logger: Logger;
+}
+
+const kDefaultPort = 6000;
+
+/**
+ * The chat server: the net library's TcpServer in front, the ChatService behind, one
+ * ChatConnection per client between them.
+ */
+export class ChatServer implements ConnectionHost {
+  readonly service: ChatService;
+  readonly codecs: WireCodecs;
+  readonly maxMessageBytes: number;
+  private readonly tcp: TcpServer;
+  private readonly loop: EventLoop;
+  private readonly idleTimeoutMs: number;
+  private readonly idleLegacy: boolean;
+  private readonly highWaterMark: number;
+  private readonly logger: Logger;
+  private readonly closing = new Set<Promise<void>>();
+  readonly serverId: string;
+
+  constructor(
+    private readonly store: ChatStore,
+    options: ChatServerOptions,
+  ) {
+    const host = options.host ?? '127.0.0.1';
+    const port = options.port ?? kDefaultPort;
+    this.logger = options.logger;
+    this.loop = options.loop ?? EventLoop.default();
+    this.idleTimeoutMs = options.idleTimeoutMs ?? 90_000;
+    this.idleLegacy = options.idleTimeoutLegacy ?? false;
+    this.highWaterMark = options.highWaterMarkBytes ?? 8 * 1024 * 1024;
+    this.maxMessageBytes = options.maxMessageBytes ?? Limits.MAX_MESSAGE_BYTES;
+    this.serverId = options.serverId ?? `${host}:${port}`;
+    this.codecs = {
+      json: jsonCodec,
+      legacy: legacyCodec,
+      protobuf: options.protobufCodec ?? {
+        decode: () => {
+          throw new Error('protobuf frames are not enabled on this server');
+        },
+        encode: () => new Uint8Array(0),
+      },
+    };
+    const presence = options.presence ?? new LocalPresence();
+    this.service = new ChatService(store, presence, {
+      serverId: this.serverId,
+      messagesPerSecond: options.messagesPerSecond,
+      onError: (error, context) => this.logger.log('warn', `${context}: ${describe(error)}`),
+    });
+    this.service.setRouter(options.router ? options.router(presence) : new LocalDeliveryRouter(presence));
+    this.tcp = new TcpServer({ name: 'chat', host, port, loop: this.loop, noDelay: true });
+    this.tcp.setConnectionCallback(this.onConnection);
+    this.tcp.setMessageCallback((conn, buffer) => (conn.context as ChatConnection).onBytes(buffer));
+  }
+
+  /** Clears this server's stale sessions (a previous crash), then listens. */
+  async start(): Promise<InetAddress> {
+    const stale = await this.store.users.resetServer(this.serverId);
+    if (stale > 0) this.log('info', `marked ${stale} stale session(s) of ${this.serverId} offline`);
+    return this.tcp.start();
+  }
+
+  get connectionCount(): number {
+    return this.tcp.connectionCount;
+  }
+
+  /**
+   * Graceful stop: no new connections, every accepted message committed and acknowledged,
+   * output flushed, users marked offline. The store stays open (its owner closes it).
+   */
+  async stop(graceMs = 5000): Promise<void> {
+    await this.tcp.stopAccepting();
+    await this.service.flush();
+    await this.tcp.stop({ graceMs });
+    await Promise.all(this.closing);
+  }
+
+  openSession(transport: SessionTransport): ChatSession {
+    return this.service.openSession(transport);
+  }
+
+  log(level: 'debug' | 'info' | 'warn', message: string): void {
+    this.logger.log(level, message);
+  }
+
+  private readonly onConnection = (conn: TcpConnection): void => {
+    if (conn.connected) {
+      const chat = new ChatConnection(conn, this);
+      conn.context = chat;
+      conn.setHighWaterMarkCallback((c, pending) => {
+        // A reader this slow would make us buffer without bound; its messages wait in its inbox.
+        this.log('warn', `${c.peerAddress.toIpPort()}: ${pending} bytes pending, disconnecting slow reader`);
+        c.forceClose();
+      }, this.highWaterMark);
+      if (this.idleTimeoutMs > 0) this.armIdle(conn, chat, this.idleTimeoutMs);
+      return;
+    }
+    const chat = conn.context as ChatConnection;
+    if (chat.idleTimer !== null) this.loop.cancel(chat.idleTimer);
+    if (chat.session !== null) {
+      const closed = this.service.closeSession(chat.session);
+      this.closing.add(closed);
+      void closed.finally(() => this.closing.delete(closed));
+    }
+  };
+
+  /** One TimerQueue entry per connection, re-armed lazily: activity costs nothing per message. */
+  private armIdle(conn: TcpConnection, chat: ChatConnection, delayMs: number): void {
+    chat.idleTimer = this.loop.runAfter(delayMs, () => {
+      chat.idleTimer = null;
+      if (!conn.connected) return;
+      if (chat.kind === 'legacy' && !this.idleLegacy && chat.session !== null) return;
+      const idle = performance.now() - chat.lastActive;
+      if (idle >= this.idleTimeoutMs) {
+        this.log('debug', `${conn.peerAddress.toIpPort()}: idle for ${Math.round(idle)} ms, closing`);
+        conn.forceClose();
+        return;
+      }
+      this.armIdle(conn, chat, this.idleTimeoutMs - idle);
+    });
+  }
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

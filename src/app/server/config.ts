@@ -1,0 +1,116 @@
+import { isLogLevel, type LogLevel } from './logger.js';
+
+export interface ServerConfig {
+  host: string;
+  port: number;
+  /** Store URL; undefined = embedded SQLite at ./data/chat.db. */
+  db: string | undefined;
+  logLevel: LogLevel;
+  idleTimeoutMs: number;
+  serverId: string | undefined;
+  highWaterMarkBytes: number;
+  maxMessageBytes: number;
+  messagesPerSecond: number;
+}
+
+export const SERVER_HELP = `Usage: chat-server [options]
+
+Runs the chat server (PROTOCOL.md: legacy JSON, framed JSON and protobuf on one port).
+
+Options (each also read from the environment variable shown):
+  --host HOST              listen address                      CHAT_HOST      (127.0.0.1)
+  --port PORT              listen port, 0 = any free port      CHAT_PORT      (6000)
+  --db URL                 store: a SQLite file path or         CHAT_DB        (./data/chat.db)
+                           sqlite:PATH, or mysql://user:pass@host:port/db
+  --log-level LEVEL        debug | info | warn | error | silent CHAT_LOG_LEVEL (info)
+  --idle-timeout SECONDS   close silent framed connections, 0 = never
+                                                               CHAT_IDLE_TIMEOUT (90)
+  --server-id ID           this server's name in the store      CHAT_SERVER_ID (HOST:PORT)
+  --high-water-mark BYTES  pending output that disconnects a slow reader
+                                                               CHAT_HIGH_WATER_MARK (8388608)
+  --max-message BYTES      largest frame / legacy message       CHAT_MAX_MESSAGE (1048576)
+  --rate MSGS              chat messages per second per session CHAT_RATE (2000)
+  -h, --help               show this help
+
+On start it prints "listening on HOST:PORT". SIGTERM / SIGINT stop it gracefully.
+`;
+
+interface Flag {
+  env: string;
+  key: keyof ServerConfig;
+  parse: (raw: string) => ServerConfig[keyof ServerConfig] | Error;
+}
+
+function integer(min: number, max: number, scale = 1): (raw: string) => number | Error {
+  return (raw) => {
+    const n = Number(raw);
+    if (raw.trim() === '' || !Number.isInteger(n) || n < min || n > max) {
+      return new Error(`expected an integer from ${min} to ${max}, got '${raw}'`);
+    }
+    return n * scale;
+  };
+}
+
+const text = (raw: string): string | Error => (raw === '' ? new Error('must not be empty') : raw);
+
+const FLAGS: Readonly<Record<string, Flag>> = {
+  '--host': { env: 'CHAT_HOST', key: 'host', parse: text },
+  '--port': { env: 'CHAT_PORT', key: 'port', parse: integer(0, 65535) },
+  '--db': { env: 'CHAT_DB', key: 'db', parse: text },
+  '--log-level': {
+    env: 'CHAT_LOG_LEVEL',
+    key: 'logLevel',
+    parse: (raw) => (isLogLevel(raw) ? raw : new Error(`unknown log level '${raw}'`)),
+  },
+  '--idle-timeout': { env: 'CHAT_IDLE_TIMEOUT', key: 'idleTimeoutMs', parse: integer(0, 86_400, 1000) },
+  '--server-id': { env: 'CHAT_SERVER_ID', key: 'serverId', parse: text },
+  '--high-water-mark': {
+    env: 'CHAT_HIGH_WATER_MARK',
+    key: 'highWaterMarkBytes',
+    parse: integer(1024, 2 ** 31),
+  },
+  '--max-message': { env: 'CHAT_MAX_MESSAGE', key: 'maxMessageBytes', parse: integer(64, 64 * 1024 * 1024) },
+  '--rate': { env: 'CHAT_RATE', key: 'messagesPerSecond', parse: integer(1, 10_000_000) },
+};
+
+export type ParsedArgs = { help: true } | { help: false; config: ServerConfig } | { error: string };
+
+/** Flags win over environment variables, which win over defaults. */
+export function parseServerArgs(argv: readonly string[], env: NodeJS.ProcessEnv): ParsedArgs {
+  const config: ServerConfig = {
+    host: '127.0.0.1',
+    port: 6000,
+    db: undefined,
+    logLevel: 'info',
+    idleTimeoutMs: 90_000,
+    serverId: undefined,
+    highWaterMarkBytes: 8 * 1024 * 1024,
+    maxMessageBytes: 1024 * 1024,
+    messagesPerSecond: 2000,
+  };
+  const assign = (flag: Flag, raw: string, source: string): string | null => {
+    const value = flag.parse(raw);
+    if (value instanceof Error) return `${source}: ${value.message}`;
+    (config as unknown as Record<string, unknown>)[flag.key] = value;
+    return null;
+  };
+  for (const flag of Object.values(FLAGS)) {
+    const raw = env[flag.env];
+    if (raw === undefined) continue;
+    const error = assign(flag, raw, flag.env);
+    if (error !== null) return { error };
+  }
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === '-h' || arg === '--help') return { help: true };
+    const eq = arg.indexOf('=');
+    const name = eq > 0 ? arg.slice(0, eq) : arg;
+    const flag = FLAGS[name];
+    if (flag === undefined) return { error: `unknown option '${arg}' (see --help)` };
+    const raw = eq > 0 ? arg.slice(eq + 1) : argv[++i];
+    if (raw === undefined) return { error: `option ${name} needs a value` };
+    const error = assign(flag, raw, name);
+    if (error !== null) return { error };
+  }
+  return { help: false, config };
+}

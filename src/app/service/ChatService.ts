@@ -1,0 +1,462 @@
+import { Dispatcher } from '../../net/index.js';
+import type { ChatStore } from '../model/ChatStore.js';
+import { Errno, errmsgFor } from '../protocol/errno.js';
+import {
+  legacyLoginAck,
+  legacyLoginAckError,
+  legacyRegAck,
+  legacyRegAckError,
+} from '../protocol/legacyReplies.js';
+import { allowedBeforeLogin, MsgId } from '../protocol/msgid.js';
+import { errorReply, loginAck } from '../protocol/replies.js';
+import {
+  type AddFriendRequest,
+  type AddGroupRequest,
+  type ChatRequest,
+  type CreateGroupRequest,
+  type DeliverAckRequest,
+  type GroupChatRequest,
+  type LoginRequest,
+  type OneChatRequest,
+  type PingRequest,
+  parseRequest,
+  type RegisterRequest,
+  type ReqId,
+} from '../protocol/requests.js';
+import type { ChatPushView } from '../protocol/views.js';
+import { ChatSession, type SessionTransport } from './ChatSession.js';
+import { formatChatTime } from './clock.js';
+import type { DeliveryRouter } from './DeliveryRouter.js';
+import { errnoOf } from './errnoOf.js';
+import { type ChatJob, GroupCommitter } from './GroupCommitter.js';
+import { InboxStream, pushFromEntry } from './InboxStream.js';
+import type { Presence } from './Presence.js';
+import { RateLimiter } from './RateLimiter.js';
+
+export interface ChatServiceOptions {
+  /** Identifies this server's sessions in the store (crash recovery marks them offline). */
+  serverId: string;
+  /** Chat messages per second one session may send (burst: twice that). Default 2000. */
+  messagesPerSecond?: number;
+  /** How long delivery acks are coalesced before being written. Default 50 ms. */
+  ackFlushMs?: number;
+  /** Reports unexpected failures (logging). Default: ignore. */
+  onError?: (error: unknown, context: string) => void;
+}
+
+/** Which reply id carries the errors of each request id (PROTOCOL.md §2); others use ERROR (20). */
+const kAckFor: Readonly<Record<number, number>> = { 1: 2, 3: 16, 4: 5, 6: 11, 7: 13, 8: 14, 9: 15, 10: 12 };
+
+type Handler = (session: ChatSession, req: ChatRequest) => Promise<void> | undefined;
+
+/**
+ * The business layer: decoded request → msgid → handler (the classic table), over the models.
+ * It knows nothing of sockets or codecs beyond the session's codec kind, which decides the
+ * classic reply shapes.
+ */
+export class ChatService {
+  readonly committer: GroupCommitter;
+  private readonly table: Dispatcher<number, [ChatSession, ChatRequest], Promise<void> | undefined>;
+  private readonly sessions = new Set<ChatSession>();
+  private readonly messagesPerSecond: number;
+  private readonly ackFlushMs: number;
+  private readonly reportError: (error: unknown, context: string) => void;
+  private router: DeliveryRouter | null = null;
+
+  constructor(
+    private readonly store: ChatStore,
+    private readonly presence: Presence,
+    private readonly options: ChatServiceOptions,
+  ) {
+    this.committer = new GroupCommitter(store);
+    this.messagesPerSecond = options.messagesPerSecond ?? 2000;
+    this.ackFlushMs = options.ackFlushMs ?? 50;
+    this.reportError = options.onError ?? (() => {});
+    this.table = new Dispatcher<number, [ChatSession, ChatRequest], Promise<void> | undefined>(
+      (msgid, session, req) =>
+        this.replyError(session, msgid, Errno.BAD_REQUEST, `unknown msgid ${msgid}`, req.reqid),
+    );
+    const on = <R extends ChatRequest>(
+      msgid: R['msgid'],
+      handler: (s: ChatSession, r: R) => Promise<void> | undefined,
+    ) => this.table.register(msgid, handler as Handler);
+    on<LoginRequest>(MsgId.LOGIN_MSG, (s, r) => this.login(s, r));
+    on(MsgId.LOGINOUT_MSG, (s, r) => this.logout(s, r.reqid));
+    on<RegisterRequest>(MsgId.REG_MSG, (s, r) => this.register(s, r));
+    on<OneChatRequest>(MsgId.ONE_CHAT_MSG, (s, r) => this.chat(s, r, 'one', r.toid));
+    on<GroupChatRequest>(MsgId.GROUP_CHAT_MSG, (s, r) => this.chat(s, r, 'group', r.groupid));
+    on<AddFriendRequest>(MsgId.ADD_FRIEND_MSG, (s, r) => this.addFriend(s, r));
+    on<CreateGroupRequest>(MsgId.CREATE_GROUP_MSG, (s, r) => this.createGroup(s, r));
+    on<AddGroupRequest>(MsgId.ADD_GROUP_MSG, (s, r) => this.joinGroup(s, r));
+    on<DeliverAckRequest>(MsgId.DELIVER_ACK, (s, r) => this.deliverAck(s, r));
+    on<PingRequest>(MsgId.PING, (s, r) => this.ping(s, r));
+  }
+
+  /** Where committed messages are routed (local sessions, or the cluster). Set before serving. */
+  setRouter(router: DeliveryRouter): void {
+    this.router = router;
+  }
+
+  get sessionCount(): number {
+    return this.sessions.size;
+  }
+
+  openSession(transport: SessionTransport): ChatSession {
+    const limiter = new RateLimiter(this.messagesPerSecond, this.messagesPerSecond * 2);
+    const session = new ChatSession(transport, this.handleMessage, limiter);
+    this.sessions.add(session);
+    return session;
+  }
+
+  /** The connection is gone: the user goes offline; queued chat messages still commit. */
+  async closeSession(session: ChatSession): Promise<void> {
+    if (session.closed) return;
+    session.closed = true;
+    this.sessions.delete(session);
+    await this.endLogin(session);
+  }
+
+  /** Waits for every accepted chat message to be committed and every ack to be written. */
+  async flush(): Promise<void> {
+    await this.committer.drain();
+    await Promise.all([...this.sessions].map((s) => this.flushAck(s)));
+  }
+
+  /** Decoded message from a connection (any codec) → validation → the msgid table. */
+  private readonly handleMessage = (session: ChatSession, message: unknown): Promise<void> | undefined => {
+    const parsed = parseRequest(message);
+    if (!parsed.ok) {
+      return this.replyError(session, parsed.msgid ?? 0, parsed.errno, parsed.errmsg, parsed.reqid);
+    }
+    const req = parsed.req;
+    if (!session.loggedIn && !allowedBeforeLogin(req.msgid)) {
+      return this.replyError(
+        session,
+        req.msgid,
+        Errno.NOT_LOGGED_IN,
+        errmsgFor(Errno.NOT_LOGGED_IN),
+        req.reqid,
+      );
+    }
+    if (
+      req.msgid !== MsgId.LOGIN_MSG &&
+      session.loggedIn &&
+      req.id !== undefined &&
+      req.id !== session.userId
+    ) {
+      return this.replyError(
+        session,
+        req.msgid,
+        Errno.FORBIDDEN,
+        'id does not match the logged-in user',
+        req.reqid,
+      );
+    }
+    try {
+      const pending = this.table.dispatch(req.msgid, session, req);
+      return pending?.catch((error: unknown) => this.failed(session, req, error));
+    } catch (error) {
+      this.failed(session, req, error);
+      return undefined;
+    }
+  };
+
+  private failed(session: ChatSession, req: ChatRequest, error: unknown): void {
+    this.reportError(error, `msgid ${req.msgid} from ${session.transport.peer}`);
+    this.replyError(session, req.msgid, errnoOf(error), errmsgFor(errnoOf(error)), req.reqid);
+  }
+
+  private replyError(
+    session: ChatSession,
+    msgid: number,
+    errno: number,
+    errmsg: string,
+    reqid?: ReqId,
+  ): undefined {
+    const ackId = kAckFor[msgid];
+    if (session.kind === 'legacy') {
+      // The classic client understands only its two acks; anything else it must not see.
+      if (ackId === MsgId.LOGIN_MSG_ACK) session.send(legacyLoginAckError(errno, errmsg));
+      else if (ackId === MsgId.REG_MSG_ACK) session.send(legacyRegAckError(errno, errmsg));
+      return undefined;
+    }
+    const reply: Record<string, unknown> =
+      ackId === undefined ? { ...errorReply(errno, errmsg) } : { msgid: ackId, errno, errmsg };
+    if (reqid !== undefined) reply.reqid = reqid;
+    session.send(reply);
+    return undefined;
+  }
+
+  private reply(session: ChatSession, reply: Record<string, unknown>, reqid: ReqId | undefined): void {
+    if (reqid !== undefined) reply.reqid = reqid;
+    session.send(reply);
+  }
+
+  // ---- handlers ----
+
+  private async register(session: ChatSession, req: RegisterRequest): Promise<void> {
+    let id: number;
+    try {
+      id = await this.store.users.create(req.name, req.password);
+    } catch (error) {
+      const errno = errnoOf(error);
+      if (errno === Errno.UNAVAILABLE) this.reportError(error, 'register');
+      const errmsg = errno === Errno.CONFLICT ? 'name already taken' : errmsgFor(errno);
+      this.replyError(session, MsgId.REG_MSG, errno, errmsg, req.reqid);
+      return;
+    }
+    if (session.kind === 'legacy') session.send(legacyRegAck(id));
+    else this.reply(session, { msgid: MsgId.REG_MSG_ACK, errno: 0, id }, req.reqid);
+  }
+
+  private async login(session: ChatSession, req: LoginRequest): Promise<void> {
+    if (session.loggedIn) {
+      const errno = req.id === session.userId ? Errno.ALREADY_ONLINE : Errno.BAD_REQUEST;
+      const errmsg = errno === Errno.ALREADY_ONLINE ? errmsgFor(errno) : 'log out first';
+      this.replyError(session, MsgId.LOGIN_MSG, errno, errmsg, req.reqid);
+      return;
+    }
+    const user = await this.store.users.verifyPassword(req.id, req.password);
+    if (session.closed) return;
+    if (user === undefined) {
+      this.replyError(
+        session,
+        MsgId.LOGIN_MSG,
+        Errno.BAD_CREDENTIALS,
+        errmsgFor(Errno.BAD_CREDENTIALS),
+        req.reqid,
+      );
+      return;
+    }
+    if (!(await this.presence.claim(user.id, session))) {
+      this.replyError(
+        session,
+        MsgId.LOGIN_MSG,
+        Errno.ALREADY_ONLINE,
+        errmsgFor(Errno.ALREADY_ONLINE),
+        req.reqid,
+      );
+      return;
+    }
+    session.userId = user.id;
+    session.userName = user.name;
+    try {
+      await this.store.users.setState(user.id, 'online', this.options.serverId);
+      const [friends, groups, cursor] = await Promise.all([
+        this.store.friends.list(user.id),
+        this.store.groups.listForUser(user.id),
+        this.store.messages.cursor(user.id),
+      ]);
+      if (session.closed) return;
+      const sink = (push: ChatPushView): void => this.sendPush(session, push);
+      const onInboxError = (error: unknown): void => this.inboxFailed(session, error);
+      if (session.kind === 'legacy') {
+        // The classic client gets its unread messages inside the ack; they count as delivered.
+        const unread = await this.store.messages.readInbox(user.id, cursor.ackedSeq, 100_000);
+        const offline = unread.map(pushFromEntry);
+        session.send(legacyLoginAck(user, friends, groups, offline));
+        const last = offline.length > 0 ? offline[offline.length - 1]!.seq : cursor.ackedSeq;
+        this.noteDelivered(session, last);
+        session.inbox = new InboxStream(user.id, last, this.store.messages, sink, onInboxError);
+      } else {
+        this.reply(session, { ...loginAck(user, friends, groups) }, req.reqid);
+        const from = Math.min(Math.max(req.lastseq ?? 0, cursor.ackedSeq), cursor.lastSeq);
+        session.inbox = new InboxStream(user.id, from, this.store.messages, sink, onInboxError);
+      }
+      await session.inbox.catchUp();
+    } catch (error) {
+      await this.endLogin(session);
+      throw error;
+    }
+  }
+
+  private async logout(session: ChatSession, reqid: ReqId | undefined): Promise<void> {
+    await session.inflightChats;
+    await this.endLogin(session);
+    if (session.kind !== 'legacy') this.reply(session, { msgid: MsgId.LOGINOUT_ACK, errno: 0 }, reqid);
+  }
+
+  private chat(
+    session: ChatSession,
+    req: OneChatRequest | GroupChatRequest,
+    kind: 'one' | 'group',
+    target: number,
+  ): undefined {
+    const ackId = kind === 'one' ? MsgId.ONE_CHAT_ACK : MsgId.GROUP_CHAT_ACK;
+    if (!session.rateLimiter.take()) {
+      return this.replyError(session, req.msgid, Errno.RATE_LIMITED, 'slow down', req.reqid);
+    }
+    const job: ChatJob = {
+      sender: session.userId!,
+      cmid: req.cmid ?? null,
+      kind,
+      target,
+      body: req.msg,
+      time: req.time ?? formatChatTime(),
+    };
+    const senderName = session.userName;
+    const done = this.committer.submit(job).then((result) => {
+      if (!result.ok) {
+        if (result.errno === Errno.UNAVAILABLE) this.reportError(new Error(result.errmsg), 'commit');
+        this.replyError(session, req.msgid, result.errno, result.errmsg, req.reqid);
+        return;
+      }
+      if (session.kind !== 'legacy') {
+        const ack: Record<string, unknown> = { msgid: ackId, errno: 0, mid: result.mid };
+        if (req.cmid !== undefined) ack.cmid = req.cmid;
+        this.reply(session, ack, req.reqid);
+      }
+      if (result.deliveries.length > 0) this.route(job, senderName, result.mid, result.deliveries);
+    });
+    session.inflightChats = done;
+    return undefined;
+  }
+
+  private route(
+    job: ChatJob,
+    name: string,
+    mid: number,
+    deliveries: { userId: number; seq: number }[],
+  ): void {
+    const router = this.router;
+    if (router === null) return;
+    router.route(
+      deliveries.map(({ userId, seq }) => ({
+        userId,
+        push:
+          job.kind === 'one'
+            ? { msgid: 6, mid, seq, id: job.sender, name, toid: job.target, msg: job.body, time: job.time }
+            : {
+                msgid: 10,
+                mid,
+                seq,
+                id: job.sender,
+                name,
+                groupid: job.target,
+                msg: job.body,
+                time: job.time,
+              },
+      })),
+    );
+  }
+
+  private async addFriend(session: ChatSession, req: AddFriendRequest): Promise<void> {
+    if (req.friendid === session.userId) {
+      this.replyError(session, req.msgid, Errno.BAD_REQUEST, 'cannot add yourself as a friend', req.reqid);
+      return;
+    }
+    try {
+      await this.store.friends.add(session.userId!, req.friendid);
+    } catch (error) {
+      this.replyModelError(session, req.msgid, error, req.reqid, 'no such user', 'already friends');
+      return;
+    }
+    this.reply(session, { msgid: MsgId.ADD_FRIEND_ACK, errno: 0, friendid: req.friendid }, req.reqid);
+  }
+
+  private async createGroup(session: ChatSession, req: CreateGroupRequest): Promise<void> {
+    let groupid: number;
+    try {
+      groupid = await this.store.groups.create(session.userId!, req.groupname, req.groupdesc);
+    } catch (error) {
+      this.replyModelError(session, req.msgid, error, req.reqid, 'no such user', 'group name taken');
+      return;
+    }
+    this.reply(session, { msgid: MsgId.CREATE_GROUP_ACK, errno: 0, groupid }, req.reqid);
+  }
+
+  private async joinGroup(session: ChatSession, req: AddGroupRequest): Promise<void> {
+    try {
+      await this.store.groups.join(req.groupid, session.userId!);
+    } catch (error) {
+      this.replyModelError(session, req.msgid, error, req.reqid, 'no such group', 'already a member');
+      return;
+    }
+    this.reply(session, { msgid: MsgId.ADD_GROUP_ACK, errno: 0, groupid: req.groupid }, req.reqid);
+  }
+
+  private deliverAck(session: ChatSession, req: DeliverAckRequest): undefined {
+    this.noteDelivered(session, req.seq);
+    return undefined;
+  }
+
+  private ping(session: ChatSession, req: PingRequest): undefined {
+    if (session.kind === 'legacy') return undefined;
+    const pong: Record<string, unknown> = { msgid: MsgId.PONG };
+    if (req.t !== undefined) pong.t = req.t;
+    this.reply(session, pong, req.reqid);
+    return undefined;
+  }
+
+  private replyModelError(
+    session: ChatSession,
+    msgid: number,
+    error: unknown,
+    reqid: ReqId | undefined,
+    notFound: string,
+    conflict: string,
+  ): void {
+    const errno = errnoOf(error);
+    if (errno === Errno.UNAVAILABLE) this.reportError(error, `msgid ${msgid}`);
+    const errmsg =
+      errno === Errno.NOT_FOUND ? notFound : errno === Errno.CONFLICT ? conflict : errmsgFor(errno);
+    this.replyError(session, msgid, errno, errmsg, reqid);
+  }
+
+  // ---- delivery ----
+
+  private sendPush(session: ChatSession, push: ChatPushView): void {
+    session.send(push);
+    // A classic client never acks: a push counts as delivered once written to its socket.
+    if (session.kind === 'legacy') this.noteDelivered(session, push.seq);
+  }
+
+  private inboxFailed(session: ChatSession, error: unknown): void {
+    this.reportError(error, `inbox of user ${session.userId}`);
+    // The client cannot be told about a gap it does not know of: drop the connection so it
+    // logs in again with its lastseq and gets the rest.
+    session.transport.close();
+  }
+
+  /** Coalesces delivery acks: one store write per session per `ackFlushMs`, not per message. */
+  private noteDelivered(session: ChatSession, seq: number): void {
+    if (seq <= session.pendingAck) return;
+    session.pendingAck = seq;
+    if (session.ackTimerArmed) return;
+    session.ackTimerArmed = true;
+    setTimeout(() => void this.flushAck(session), this.ackFlushMs).unref();
+  }
+
+  private async flushAck(session: ChatSession): Promise<void> {
+    session.ackTimerArmed = false;
+    const userId = session.userId;
+    const seq = session.pendingAck;
+    if (userId === null || seq === 0 || seq <= session.flushedAck) return;
+    session.flushedAck = seq;
+    try {
+      await this.store.messages.ack(userId, seq);
+    } catch (error) {
+      // Losing an ack only means a re-delivery the client de-duplicates by seq.
+      this.reportError(error, `ack of user ${userId}`);
+    }
+  }
+
+  private async endLogin(session: ChatSession): Promise<void> {
+    const userId = session.userId;
+    if (userId === null) return;
+    await this.flushAck(session);
+    session.inbox?.close();
+    session.inbox = null;
+    session.userId = null;
+    session.pendingAck = 0;
+    session.flushedAck = 0;
+    await this.presence.release(userId, session);
+    if (this.presence.local(userId) === undefined) {
+      try {
+        await this.store.users.setState(userId, 'offline', null);
+      } catch (error) {
+        this.reportError(error, `offline state of user ${userId}`);
+      }
+    }
+  }
+}

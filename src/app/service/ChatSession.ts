@@ -1,0 +1,104 @@
+import type { ChatPushView } from '../protocol/views.js';
+import type { InboxStream } from './InboxStream.js';
+import type { RateLimiter } from './RateLimiter.js';
+
+export type CodecKind = 'legacy' | 'json' | 'protobuf';
+
+/** What the business layer needs from a connection; the server implements it per codec. */
+export interface SessionTransport {
+  readonly kind: CodecKind;
+  /** Encodes and writes one reply or push; drops ids a legacy client must not see. */
+  send(message: object): void;
+  close(): void;
+  /** Stop / resume reading requests (the session's queue is full / drained). */
+  pauseInput(): void;
+  resumeInput(): void;
+  /** A short name for logs. */
+  readonly peer: string;
+}
+
+/** Queued requests beyond which the connection stops being read. */
+const kQueueHigh = 1024;
+const kQueueLow = 256;
+
+/**
+ * One client's business-level state: who it is logged in as, its ordered request queue, its
+ * inbox stream and the delivery acks not yet written to the store.
+ */
+export class ChatSession {
+  userId: number | null = null;
+  userName = '';
+  inbox: InboxStream | null = null;
+  closed = false;
+  /** Chat messages submitted and not yet acknowledged; barriers wait for them. */
+  inflightChats: Promise<unknown> = Promise.resolve();
+  /** Highest seq known delivered and not yet flushed to the store. */
+  pendingAck = 0;
+  /** Highest seq written to the store as acknowledged. */
+  flushedAck = 0;
+  ackTimerArmed = false;
+
+  private readonly queue: unknown[] = [];
+  private head = 0;
+  private pumping = false;
+  private inputPaused = false;
+
+  constructor(
+    readonly transport: SessionTransport,
+    private readonly handle: (session: ChatSession, message: unknown) => Promise<void> | undefined,
+    /** Bounds the chat messages this session may send (errno 8 beyond it). */
+    readonly rateLimiter: RateLimiter,
+  ) {}
+
+  get kind(): CodecKind {
+    return this.transport.kind;
+  }
+
+  get loggedIn(): boolean {
+    return this.userId !== null;
+  }
+
+  send(message: object): void {
+    if (!this.closed) this.transport.send(message);
+  }
+
+  /** A committed message for this user; the inbox stream orders and de-duplicates it. */
+  offerPush(push: ChatPushView): void {
+    this.inbox?.offer(push);
+  }
+
+  /**
+   * Requests run in arrival order. Chat messages return without waiting for their commit (group
+   * commit keeps their order), so a client can pipeline them; every other request is a barrier.
+   */
+  enqueue(message: unknown): void {
+    this.queue.push(message);
+    if (!this.inputPaused && this.queue.length - this.head > kQueueHigh) {
+      this.inputPaused = true;
+      this.transport.pauseInput();
+    }
+    if (!this.pumping) void this.pump();
+  }
+
+  private async pump(): Promise<void> {
+    this.pumping = true;
+    while (this.head < this.queue.length && !this.closed) {
+      const message = this.queue[this.head];
+      this.queue[this.head++] = undefined;
+      if (this.head >= 4096) {
+        // Compact now and then so a long-lived busy session does not grow its queue forever.
+        this.queue.splice(0, this.head);
+        this.head = 0;
+      }
+      const barrier = this.handle(this, message);
+      if (barrier !== undefined) await barrier;
+      if (this.inputPaused && this.queue.length - this.head < kQueueLow) {
+        this.inputPaused = false;
+        this.transport.resumeInput();
+      }
+    }
+    this.queue.length = 0;
+    this.head = 0;
+    this.pumping = false;
+  }
+}
