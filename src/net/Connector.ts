@@ -108,9 +108,11 @@ export class Connector {
     socket.once('connect', () => {
       socket.off('error', onError);
       if (this.socket !== socket) return;
-      if (socket.localPort === socket.remotePort && socket.localAddress === socket.remoteAddress) {
+      const { localAddress, localPort } = socket;
+      if (localPort === socket.remotePort && localAddress === socket.remoteAddress) {
+        // Read the address before destroy(), which clears it.
         socket.destroy();
-        this.failed(socket, new Error(`self connect on ${socket.localAddress}:${socket.localPort}`));
+        this.failed(socket, new Error(`self connect on ${localAddress}:${localPort}`));
         return;
       }
       // Hold reads until the TcpConnection is wired up, exactly like an accepted socket.
@@ -134,10 +136,11 @@ export class Connector {
     }
     const delay = this.retryDelayMs;
     this.retryDelayMs = Math.min(delay * 2, this.options.maxRetryDelayMs ?? kMaxRetryDelayMs);
-    this.connectFailedCallback(error, delay);
+    // Arm the retry before telling the user, so that a stop() from the callback cancels it.
     this.retryTimer = this.options.loop.runAfter(delay, () => {
       this.retryTimer = null;
       if (this.started) this.connect();
     });
+    this.connectFailedCallback(error, delay);
   }
 }

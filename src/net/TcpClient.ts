@@ -36,6 +36,8 @@ export class TcpClient {
   private readonly noDelay: boolean;
   private retry = false;
   private wantConnect = false;
+  /** `connect()` was called while the previous connection was still closing. */
+  private reconnectPending = false;
   private nextConnId = 1;
   private current: TcpConnection | null = null;
 
@@ -94,9 +96,21 @@ export class TcpClient {
     return this.retry;
   }
 
+  /**
+   * Starts connecting. Also valid after a connection went down (`disconnect()` or a lost
+   * connection without retry): a new connection is made, once the old one is fully closed.
+   */
   connect(): void {
     this.wantConnect = true;
-    this.connector.start();
+    if (this.connector.state !== 'connected') {
+      this.connector.start();
+    } else if (this.current === null) {
+      // The last connection is gone and was not retried: start over.
+      this.connector.restart();
+    } else if (!this.current.connected) {
+      // Still closing (after disconnect()): connect again once it is down.
+      this.reconnectPending = true;
+    }
   }
 
   /** Half-closes the live connection after its output is flushed; no reconnect follows. */
@@ -126,6 +140,8 @@ export class TcpClient {
 
   private readonly removeConnection = (conn: TcpConnection): void => {
     if (this.current === conn) this.current = null;
-    if (this.retry && this.wantConnect) this.connector.restart();
+    const again = this.wantConnect && (this.retry || this.reconnectPending);
+    this.reconnectPending = false;
+    if (again) this.connector.restart();
   };
 }

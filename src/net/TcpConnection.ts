@@ -35,6 +35,8 @@ export class TcpConnection {
   private stateValue: ConnectionState = 'connecting';
   private readonly input = new Buffer();
   private reading = false;
+  /** Input that arrived while reading was stopped and has not been shown to the message callback. */
+  private undelivered = false;
   private dispatching = false;
   private sendsThisDispatch = 0;
   private closeTimer: TimerId | null = null;
@@ -185,6 +187,12 @@ export class TcpConnection {
     if (this.reading || this.stateValue === 'disconnected') return;
     this.reading = true;
     this.socket.resume();
+    if (this.undelivered) {
+      // Bytes held back while stopped: hand them over from the loop, not from inside startRead.
+      this.loop.queueInLoop(() => {
+        if (this.reading && this.undelivered && this.stateValue !== 'disconnected') this.dispatch();
+      });
+    }
   }
 
   /** Stops reading from the socket: the kernel buffer fills and the peer's sends slow down. */
@@ -220,16 +228,28 @@ export class TcpConnection {
   /** @internal The `onread` callback for sockets created with the shared read buffer. */
   readonly onRead = (nread: number, shared: Uint8Array): boolean => {
     this.input.appendRange(shared, 0, nread);
-    this.dispatch();
+    this.received();
     return this.reading;
   };
 
   private readonly onData = (chunk: globalThis.Buffer): void => {
     this.input.append(chunk);
-    this.dispatch();
+    this.received();
   };
 
+  /**
+   * Node may restart reading a paused socket behind our back (a `resume()` followed by
+   * `pause()` in the same tick still runs the deferred `read(0)`, which calls readStart), so
+   * a read can arrive after `stopRead`. Keep such bytes for `startRead` instead of
+   * dispatching them while the user asked for no input.
+   */
+  private received(): void {
+    if (this.reading) this.dispatch();
+    else this.undelivered = true;
+  }
+
   private dispatch(): void {
+    this.undelivered = false;
     this.dispatching = true;
     this.sendsThisDispatch = 0;
     try {

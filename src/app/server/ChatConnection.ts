@@ -1,14 +1,13 @@
 import type { Buffer, TcpConnection, TimerId } from '../../net/index.js';
+import { jsonCodec, legacyCodec, protobufCodec } from '../protocol/codecs.js';
 import { ProtocolError } from '../protocol/errors.js';
 import { LegacyFrameSplitter } from '../protocol/LegacyFrameSplitter.js';
 import { legacyMaySend } from '../protocol/legacyReplies.js';
 import { errorReply } from '../protocol/replies.js';
 import type { ChatSession, CodecKind, SessionTransport } from '../service/ChatSession.js';
-import type { WireCodecs } from './WireCodecs.js';
 
 /** What a connection asks of its server. */
 export interface ConnectionHost {
-  readonly codecs: WireCodecs;
   readonly maxMessageBytes: number;
   openSession(transport: SessionTransport): ChatSession;
   log(level: 'debug' | 'info' | 'warn', message: string): void;
@@ -66,7 +65,7 @@ export class ChatConnection implements SessionTransport {
       splitter.push(buffer.peek());
       // The splitter may hold views of these bytes until drained; it is drained below.
       for (let message = splitter.next(); message !== undefined; message = splitter.next()) {
-        this.session!.enqueue(this.host.codecs.json.decode(message));
+        this.session!.enqueue(jsonCodec.decodePayload(message));
       }
       buffer.retrieveAll();
     } catch (error) {
@@ -93,7 +92,7 @@ export class ChatConnection implements SessionTransport {
       this.sawFrame = true;
       let message: unknown;
       try {
-        message = isJson ? this.host.codecs.json.decode(payload) : this.host.codecs.protobuf.decode(payload);
+        message = isJson ? jsonCodec.decodePayload(payload) : protobufCodec.decodePayload(payload);
       } catch (error) {
         this.reject(error);
         return;
@@ -114,13 +113,19 @@ export class ChatConnection implements SessionTransport {
 
   send(message: object): void {
     if (!this.conn.connected) return;
-    const codecs = this.host.codecs;
     if (this.kind === 'legacy') {
-      if (legacyMaySend((message as { msgid?: unknown }).msgid))
-        this.conn.send(codecs.legacy.encode(message));
+      if (legacyMaySend((message as { msgid?: unknown }).msgid)) this.conn.send(legacyCodec.encode(message));
       return;
     }
-    this.conn.send(this.kind === 'protobuf' ? codecs.protobuf.encode(message) : codecs.json.encode(message));
+    let bytes: Uint8Array;
+    try {
+      bytes = this.kind === 'protobuf' ? protobufCodec.encode(message) : jsonCodec.encode(message);
+    } catch (error) {
+      // A reply we cannot encode is our bug, not the client's: log it and keep the connection.
+      this.host.log('warn', `${this.peer}: cannot encode reply: ${error instanceof Error ? error.message : error}`);
+      return;
+    }
+    this.conn.send(bytes);
   }
 
   close(): void {

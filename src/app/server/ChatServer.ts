@@ -7,7 +7,6 @@ import { type DeliveryRouter, LocalDeliveryRouter } from '../service/DeliveryRou
 import { LocalPresence, type Presence } from '../service/Presence.js';
 import { ChatConnection, type ConnectionHost } from './ChatConnection.js';
 import type { Logger } from './logger.js';
-import { jsonCodec, legacyCodec, type WireCodec, type WireCodecs } from './WireCodecs.js';
 
 export interface ChatServerOptions {
   /** Default '127.0.0.1'. */
@@ -26,8 +25,6 @@ export interface ChatServerOptions {
   maxMessageBytes?: number;
   /** Chat messages per second per session. Default 2000. */
   messagesPerSecond?: number;
-  /** Protobuf frames; without it protobuf payloads are rejected as bad input. */
-  protobufCodec?: WireCodec;
   /** Cluster presence and routing; default single-node, in memory. */
   presence?: Presence;
   router?: (presence: Presence) => DeliveryRouter;
@@ -43,7 +40,6 @@ const kDefaultPort = 6000;
  */
 export class ChatServer implements ConnectionHost {
   readonly service: ChatService;
-  readonly codecs: WireCodecs;
   readonly maxMessageBytes: number;
   private readonly tcp: TcpServer;
   private readonly loop: EventLoop;
@@ -67,16 +63,6 @@ export class ChatServer implements ConnectionHost {
     this.highWaterMark = options.highWaterMarkBytes ?? 8 * 1024 * 1024;
     this.maxMessageBytes = options.maxMessageBytes ?? Limits.MAX_MESSAGE_BYTES;
     this.serverId = options.serverId ?? `${host}:${port}`;
-    this.codecs = {
-      json: jsonCodec,
-      legacy: legacyCodec,
-      protobuf: options.protobufCodec ?? {
-        decode: () => {
-          throw new Error('protobuf frames are not enabled on this server');
-        },
-        encode: () => new Uint8Array(0),
-      },
-    };
     const presence = options.presence ?? new LocalPresence();
     this.service = new ChatService(store, presence, {
       serverId: this.serverId,

@@ -1,8 +1,13 @@
 import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import mysql, { type Pool, type PoolConnection, type ResultSetHeader, type RowDataPacket } from 'mysql2/promise';
-import type { ExecResult, SqlDriver, SqlExecutor, SqlParam } from './SqlDriver.js';
+import mysql, {
+  type Pool,
+  type PoolConnection,
+  type ResultSetHeader,
+  type RowDataPacket,
+} from 'mysql2/promise';
 import { describeError, StoreError } from './errors.js';
+import type { ExecResult, SqlDriver, SqlExecutor, SqlParam } from './SqlDriver.js';
 
 export interface MysqlOptions {
   host: string;
@@ -28,7 +33,9 @@ const ER_LOCK_WAIT_TIMEOUT = 1205;
 /** Privilege errors that only mean "may not CREATE DATABASE": the database may already exist. */
 const NO_CREATE_PRIVILEGE = new Set([1044, 1142, 1227]);
 /** Server errors that mean the server or this account is unusable right now, not a bad statement. */
-const UNAVAILABLE_ERRNOS = new Set([1040, 1045, 1049, 1053, 1077, 1129, 1152, 1158, 1159, 1160, 1161, 1927]);
+const UNAVAILABLE_ERRNOS = new Set([
+  1040, 1044, 1045, 1049, 1053, 1077, 1129, 1130, 1152, 1158, 1159, 1160, 1161, 1203, 1226, 1251, 1698, 1927,
+]);
 const UNAVAILABLE_CODES = new Set([
   'ECONNREFUSED',
   'ECONNRESET',
@@ -52,21 +59,38 @@ function errInfo(err: unknown): MysqlErrorLike {
   return typeof err === 'object' && err !== null ? (err as MysqlErrorLike) : {};
 }
 
+/** Deadlock / lock wait timeout, raw or already wrapped by a transaction executor. */
 function isRetryable(err: unknown): boolean {
-  const { errno } = errInfo(err);
+  const { errno } = errInfo(err instanceof StoreError ? err.cause : err);
   return errno === ER_LOCK_DEADLOCK || errno === ER_LOCK_WAIT_TIMEOUT;
 }
 
-function mapMysqlError(err: unknown): StoreError {
-  if (err instanceof StoreError) return err;
+/** Errors raised by mysql2 or the socket under it, as opposed to errors of the caller's own code. */
+function isDriverError(err: unknown): boolean {
   const { errno, code, fatal } = errInfo(err);
-  const msg = `MySQL ${code ?? ''}: ${describeError(err)}`;
+  return (
+    errno !== undefined ||
+    code !== undefined ||
+    fatal !== undefined ||
+    /pool is closed/i.test(describeError(err))
+  );
+}
+
+/**
+ * Driver errors become StoreErrors; anything else (a StoreError, or an error thrown by a
+ * transaction callback on purpose) passes through untouched.
+ */
+function mapMysqlError(err: unknown): unknown {
+  if (err instanceof StoreError || !isDriverError(err)) return err;
+  const { errno, code, fatal } = errInfo(err);
+  const msg = `MySQL ${code ?? 'error'}: ${describeError(err)}`;
   if (errno === ER_DUP_ENTRY || errno === ER_DUP_ENTRY_WITH_KEY_NAME) {
     return new StoreError('CONFLICT', msg, { cause: err });
   }
   if (
     fatal === true ||
-    isRetryable(err) ||
+    errno === ER_LOCK_DEADLOCK ||
+    errno === ER_LOCK_WAIT_TIMEOUT ||
     (errno !== undefined && UNAVAILABLE_ERRNOS.has(errno)) ||
     (code !== undefined && UNAVAILABLE_CODES.has(code)) ||
     /pool is closed/i.test(describeError(err))
@@ -90,12 +114,20 @@ async function runOn(conn: PoolConnection | Pool, sql: string, params: readonly 
   return params.length === 0 ? conn.query(sql) : conn.execute(sql, params as SqlParam[]);
 }
 
-async function queryOn<T>(conn: PoolConnection | Pool, sql: string, params: readonly SqlParam[]): Promise<T[]> {
+async function queryOn<T>(
+  conn: PoolConnection | Pool,
+  sql: string,
+  params: readonly SqlParam[],
+): Promise<T[]> {
   const [rows] = await runOn(conn, sql, params);
   return rows as RowDataPacket[] as T[];
 }
 
-async function executeOn(conn: PoolConnection | Pool, sql: string, params: readonly SqlParam[]): Promise<ExecResult> {
+async function executeOn(
+  conn: PoolConnection | Pool,
+  sql: string,
+  params: readonly SqlParam[],
+): Promise<ExecResult> {
   const [res] = await runOn(conn, sql, params);
   const header = res as ResultSetHeader;
   return { affectedRows: header.affectedRows ?? 0, insertId: Number(header.insertId ?? 0) };
@@ -189,19 +221,24 @@ export class MysqlDriver implements SqlDriver {
     const lockName = createHash('sha1').update(`${this.database}\0${name}`).digest('hex');
     const conn = await this.connection();
     const ex = new ConnectionExecutor(conn);
+    let broken = false;
     try {
       const [row] = await queryOn<{ ok: number | null }>(conn, 'SELECT GET_LOCK(?, 60) AS ok', [lockName]);
       if (row?.ok !== 1) throw new StoreError('UNAVAILABLE', `timed out waiting for lock ${name}`);
       try {
         return await fn(ex);
       } finally {
-        await conn.query('DO RELEASE_LOCK(?)', [lockName]).catch(() => {});
+        // A session that cannot release the lock must not go back to the pool still holding it.
+        await conn.query('DO RELEASE_LOCK(?)', [lockName]).catch(() => {
+          broken = true;
+        });
       }
     } catch (err) {
       throw mapMysqlError(err);
     } finally {
       ex.finish();
-      conn.release();
+      if (broken) conn.destroy();
+      else conn.release();
     }
   }
 
@@ -241,14 +278,22 @@ class ConnectionExecutor implements SqlExecutor {
 
   constructor(private readonly conn: PoolConnection) {}
 
-  query<T>(sql: string, params: readonly SqlParam[] = []): Promise<T[]> {
+  async query<T>(sql: string, params: readonly SqlParam[] = []): Promise<T[]> {
     this.assertActive();
-    return queryOn<T>(this.conn, sql, params);
+    try {
+      return await queryOn<T>(this.conn, sql, params);
+    } catch (err) {
+      throw mapMysqlError(err);
+    }
   }
 
-  execute(sql: string, params: readonly SqlParam[] = []): Promise<ExecResult> {
+  async execute(sql: string, params: readonly SqlParam[] = []): Promise<ExecResult> {
     this.assertActive();
-    return executeOn(this.conn, sql, params);
+    try {
+      return await executeOn(this.conn, sql, params);
+    } catch (err) {
+      throw mapMysqlError(err);
+    }
   }
 
   finish(): void {

@@ -1,9 +1,9 @@
 import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import Database from 'better-sqlite3';
+import { describeError, StoreError } from './errors.js';
 import { Mutex } from './Mutex.js';
 import type { ExecResult, SqlDriver, SqlExecutor, SqlParam } from './SqlDriver.js';
-import { describeError, StoreError } from './errors.js';
 
 export interface SqliteOptions {
   /**
@@ -19,6 +19,26 @@ export interface SqliteOptions {
 
 type Statement = Database.Statement<unknown[]>;
 
+/**
+ * One mutex per database file in this process. Two drivers on one file (two servers in one test
+ * process) must queue on each other: the second's BEGIN IMMEDIATE would otherwise block the thread
+ * in busy_timeout while the first's transaction, which needs that thread to finish, stands still.
+ */
+const fileMutexes = new Map<string, { mutex: Mutex; users: number }>();
+
+function acquireFileMutex(path: string): Mutex {
+  if (path === ':memory:') return new Mutex();
+  const entry = fileMutexes.get(path) ?? { mutex: new Mutex(), users: 0 };
+  entry.users++;
+  fileMutexes.set(path, entry);
+  return entry.mutex;
+}
+
+function releaseFileMutex(path: string): void {
+  const entry = fileMutexes.get(path);
+  if (entry && --entry.users === 0) fileMutexes.delete(path);
+}
+
 /** Prepared statements kept per SQL string; statement shapes are bounded (see pow2Chunks). */
 const STATEMENT_CACHE_LIMIT = 1000;
 
@@ -31,19 +51,27 @@ const STATEMENT_CACHE_LIMIT = 1000;
 export class SqliteDriver implements SqlDriver {
   readonly dialect = 'sqlite' as const;
   private readonly db: Database.Database;
-  private readonly mutex = new Mutex();
+  private readonly path: string;
+  private readonly mutex: Mutex;
   private readonly cache = new Map<string, Statement>();
   private closed = false;
 
   constructor(path: string, options: SqliteOptions = {}) {
+    this.path = path === ':memory:' ? path : resolve(path);
+    let db: Database.Database | undefined;
     try {
-      if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
-      this.db = new Database(path, { timeout: options.busyTimeoutMs ?? 5000 });
-      this.db.pragma('journal_mode = WAL');
-      this.db.pragma(`synchronous = ${options.synchronous === 'NORMAL' ? 'NORMAL' : 'FULL'}`);
+      if (this.path !== ':memory:') mkdirSync(dirname(this.path), { recursive: true });
+      db = new Database(this.path, { timeout: options.busyTimeoutMs ?? 5000 });
+      db.pragma('journal_mode = WAL');
+      db.pragma(`synchronous = ${options.synchronous === 'NORMAL' ? 'NORMAL' : 'FULL'}`);
     } catch (err) {
-      throw new StoreError('UNAVAILABLE', `cannot open SQLite database: ${describeError(err)}`, { cause: err });
+      db?.close();
+      throw new StoreError('UNAVAILABLE', `cannot open SQLite database: ${describeError(err)}`, {
+        cause: err,
+      });
     }
+    this.db = db;
+    this.mutex = acquireFileMutex(this.path);
   }
 
   query<T>(sql: string, params: readonly SqlParam[] = []): Promise<T[]> {
@@ -95,6 +123,7 @@ export class SqliteDriver implements SqlDriver {
     this.cache.clear();
     this.db.close();
     this.mutex.unlock();
+    releaseFileMutex(this.path);
   }
 
   private locked<T>(work: () => T): Promise<T> {

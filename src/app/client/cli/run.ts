@@ -1,0 +1,286 @@
+/**
+ * The classic interactive client (menu → login/register → chat commands), driven by any line
+ * stream: a terminal or a pipe (one answer or command per line). The `chat-client` binary is a thin
+ * wrapper; tests drive `runCli` in-process with their own streams.
+ *
+ * Requests are handled one line at a time: each reply is awaited (and its errors printed) before
+ * the next line is read, so piped input behaves exactly like typed input and, when the input
+ * ends, every reply has already arrived. Then the connection is closed gracefully (pending
+ * DELIVER_ACK flushed) and the exit code is 0.
+ *
+ * Exit codes: 0 normal end (quit or end of input), 1 connection failed or lost, 2 bad arguments.
+ */
+import { createInterface } from 'node:readline';
+import { ChatClient, type ChatClientOptions } from '../ChatClient.js';
+import { isChatClientError } from '../errors.js';
+import type { ChatPush } from '../types.js';
+import { CLI_USAGE, type Command, parseArgs, parseCommand, parseId, parseMenuChoice } from './commands.js';
+import {
+  CHOICE_PROMPT,
+  formatError,
+  formatHelp,
+  formatLoginInfo,
+  formatPush,
+  formatRegistered,
+  MENU_TEXT,
+  PASSWORD_PROMPT,
+  USERID_PROMPT,
+  USERNAME_PROMPT,
+} from './format.js';
+
+export interface CliIo {
+  input: NodeJS.ReadableStream;
+  stdout: { write(text: string): unknown };
+  stderr: { write(text: string): unknown };
+  /** Extra options for the ChatClient (tests shorten timers). */
+  clientOptions?: Partial<ChatClientOptions>;
+}
+
+/** PING period while connected: well inside the server's 90 s idle timeout. */
+export const KEEPALIVE_MS = 30_000;
+const REQUEST_TIMEOUT_MS = 30_000;
+
+/** Lines from a stream, one at a time; `next()` resolves null at the end of input (or after `abort`). */
+class LineReader {
+  private readonly lines: string[] = [];
+  private waiter: ((line: string | null) => void) | null = null;
+  private ended = false;
+  private readonly rl;
+
+  constructor(input: NodeJS.ReadableStream) {
+    this.rl = createInterface({ input, crlfDelay: Number.POSITIVE_INFINITY, terminal: false });
+    this.rl.on('line', (line) => {
+      if (this.ended) return;
+      if (this.waiter !== null) this.wake(line);
+      else this.lines.push(line);
+    });
+    this.rl.on('close', () => this.abort());
+  }
+
+  next(): Promise<string | null> {
+    const line = this.lines.shift();
+    if (line !== undefined) return Promise.resolve(line);
+    if (this.ended) return Promise.resolve(null);
+    return new Promise((resolve) => {
+      this.waiter = resolve;
+    });
+  }
+
+  /** Ends the input early: pending and later `next()` calls return null. */
+  abort(): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.wake(null);
+  }
+
+  close(): void {
+    this.abort();
+    this.rl.close();
+  }
+
+  private wake(line: string | null): void {
+    const w = this.waiter;
+    this.waiter = null;
+    w?.(line);
+  }
+}
+
+type ChatLoopEnd = 'menu' | 'eof';
+
+export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
+  const out = (text: string): void => {
+    io.stdout.write(`${text}\n`);
+  };
+  const prompt = (text: string): void => {
+    io.stdout.write(text);
+  };
+  const err = (text: string): void => {
+    io.stderr.write(`${text}\n`);
+  };
+
+  const parsed = parseArgs(argv);
+  if (!parsed.ok) {
+    err(`chat-client: ${parsed.error}`);
+    err(`run 'chat-client --help' for usage`);
+    return 2;
+  }
+  if ('help' in parsed) {
+    out(CLI_USAGE);
+    return 0;
+  }
+  const { host, port, codec } = parsed.args;
+  let client: ChatClient;
+  try {
+    client = await ChatClient.connect({
+      host,
+      port,
+      codec,
+      keepAliveMs: KEEPALIVE_MS,
+      requestTimeoutMs: REQUEST_TIMEOUT_MS,
+      ...io.clientOptions,
+    });
+  } catch (e) {
+    err(isChatClientError(e) ? e.message : `cannot connect to ${host}:${port}: ${String(e)}`);
+    return 1;
+  }
+
+  const input = new LineReader(io.input);
+  let exitCode = 0;
+  let holding = false;
+  const held: string[] = [];
+
+  client.onPush((push: ChatPush) => {
+    const text = formatPush(push);
+    if (holding) held.push(text);
+    else out(text);
+  });
+  client.on('serverError', (e) => {
+    err(formatError(e));
+  });
+  client.on('close', (info) => {
+    if (info.local) return;
+    err(
+      `connection to ${host}:${port} closed${info.error !== null ? `: ${info.error.message}` : ' by the server'}`,
+    );
+    exitCode = 1;
+    input.abort();
+  });
+
+  /** Runs a request; prints transport failures in words and returns null for them. */
+  const attempt = async <T>(request: () => Promise<T>): Promise<T | null> => {
+    try {
+      return await request();
+    } catch (e) {
+      if (isChatClientError(e)) {
+        if (e.code !== 'CLOSED') err(`error: ${e.message}`);
+        if (e.code === 'CLOSED' || e.code === 'PROTOCOL') {
+          exitCode = 1;
+          input.abort();
+        }
+        return null;
+      }
+      throw e;
+    }
+  };
+
+  const runCommand = async (command: Command): Promise<ChatLoopEnd | null> => {
+    switch (command.kind) {
+      case 'help':
+        out(formatHelp());
+        return null;
+      case 'chat': {
+        const r = await attempt(() => client.sendChat(command.toid, command.msg));
+        if (r !== null && r.errno !== 0) err(formatError(r));
+        return null;
+      }
+      case 'groupchat': {
+        const r = await attempt(() => client.groupChat(command.groupid, command.msg));
+        if (r !== null && r.errno !== 0) err(formatError(r));
+        return null;
+      }
+      case 'addfriend': {
+        const r = await attempt(() => client.addFriend(command.friendid));
+        if (r !== null) {
+          if (r.errno === 0) out(`friend ${command.friendid} added`);
+          else err(formatError(r));
+        }
+        return null;
+      }
+      case 'creategroup': {
+        const r = await attempt(() => client.createGroup(command.groupname, command.groupdesc));
+        if (r !== null) {
+          if (r.errno === 0) out(`group created, groupid is ${r.groupid}`);
+          else err(formatError(r));
+        }
+        return null;
+      }
+      case 'addgroup': {
+        const r = await attempt(() => client.joinGroup(command.groupid));
+        if (r !== null) {
+          if (r.errno === 0) out(`joined group ${command.groupid}`);
+          else err(formatError(r));
+        }
+        return null;
+      }
+      case 'loginout': {
+        const r = await attempt(() => client.logout());
+        if (r !== null && r.errno !== 0) err(formatError(r));
+        return 'menu';
+      }
+    }
+  };
+
+  const chatLoop = async (): Promise<ChatLoopEnd> => {
+    out(formatHelp());
+    for (;;) {
+      const line = await input.next();
+      if (line === null) return 'eof';
+      const parsedCommand = parseCommand(line);
+      if (!parsedCommand.ok) {
+        err(parsedCommand.error);
+        continue;
+      }
+      if (parsedCommand.command === null) continue;
+      const end = await runCommand(parsedCommand.command);
+      if (end !== null) return end;
+    }
+  };
+
+  try {
+    menu: for (;;) {
+      out(MENU_TEXT);
+      prompt(CHOICE_PROMPT);
+      const line = await input.next();
+      if (line === null) break;
+      const choice = parseMenuChoice(line);
+      switch (choice) {
+        case null:
+          err('invalid input!');
+          continue;
+        case 'quit':
+          break menu;
+        case 'register': {
+          prompt(USERNAME_PROMPT);
+          const name = await input.next();
+          if (name === null) break menu;
+          prompt(PASSWORD_PROMPT);
+          const password = await input.next();
+          if (password === null) break menu;
+          const r = await attempt(() => client.register(name, password));
+          if (r !== null) {
+            if (r.errno === 0) out(formatRegistered(r.id));
+            else err(formatError(r));
+          }
+          continue;
+        }
+        case 'login': {
+          prompt(USERID_PROMPT);
+          const idLine = await input.next();
+          if (idLine === null) break menu;
+          prompt(PASSWORD_PROMPT);
+          const password = await input.next();
+          if (password === null) break menu;
+          const id = parseId(idLine);
+          if (id === null) {
+            err(`error: userid must be a positive integer, got '${idLine.trim()}'`);
+            continue;
+          }
+          // Offline messages are pushed right after the ack: print them after the user info.
+          holding = true;
+          const r = await attempt(() => client.login(id, password));
+          holding = false;
+          if (r !== null && r.errno === 0) out(formatLoginInfo(r));
+          else if (r !== null) err(formatError(r));
+          for (const text of held.splice(0)) out(text);
+          if (r === null || r.errno !== 0) continue;
+          if ((await chatLoop()) === 'eof') break menu;
+          continue;
+        }
+      }
+    }
+  } finally {
+    input.close();
+    await client.close();
+  }
+  return exitCode;
+}

@@ -1,0 +1,176 @@
+import { type DialectSql, dialectSql } from './dialect.js';
+import { StoreError } from './errors.js';
+import type { SqlDriver, SqlExecutor } from './SqlDriver.js';
+
+/** What a migration renders its DDL with. */
+interface MigrationContext {
+  readonly d: DialectSql;
+  readonly mysql: boolean;
+  /** Exact, byte-wise collation for MySQL tables (names and cmids compare like SQLite's BINARY). */
+  readonly collation: string;
+}
+
+interface TableDef {
+  name: string;
+  columns: string[];
+  indexes?: { name: string; columns: string }[];
+  /** Small rows looked up by primary key: SQLite stores them WITHOUT ROWID (InnoDB always clusters). */
+  clustered?: boolean;
+}
+
+/** One table definition, two renderings: MySQL 8 has no CREATE INDEX IF NOT EXISTS, so its indexes go inline. */
+function createTable(ctx: MigrationContext, t: TableDef): string[] {
+  const indexes = t.indexes ?? [];
+  if (ctx.mysql) {
+    const parts = [...t.columns, ...indexes.map((i) => `INDEX ${i.name} (${i.columns})`)];
+    return [`CREATE TABLE IF NOT EXISTS ${t.name} (${parts.join(', ')})${ctx.d.tableOptions(ctx.collation)}`];
+  }
+  return [
+    `CREATE TABLE IF NOT EXISTS ${t.name} (${t.columns.join(', ')})${t.clustered ? ' WITHOUT ROWID' : ''}`,
+    ...indexes.map((i) => `CREATE INDEX IF NOT EXISTS ${i.name} ON ${t.name} (${i.columns})`),
+  ];
+}
+
+interface Migration {
+  version: number;
+  description: string;
+  /** Every statement must be idempotent on its own (IF NOT EXISTS), in case a lock is ever lost. */
+  statements(ctx: MigrationContext): string[];
+}
+
+/** Ordered; never edit a released migration, append a new one. */
+const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    description: 'users, friends, groups, messages, inboxes',
+    statements: (ctx) => [
+      ...createTable(ctx, {
+        name: 'users',
+        columns: [
+          `id ${ctx.d.autoIncrementPk}`,
+          'name VARCHAR(50) NOT NULL',
+          'password_hash VARCHAR(255) NOT NULL',
+          "state VARCHAR(7) NOT NULL DEFAULT 'offline'",
+          // The chat server process holding the user's session, so a restarted server can reset its users.
+          'server_id VARCHAR(64) NULL',
+          'CONSTRAINT uq_users_name UNIQUE (name)',
+        ],
+        indexes: [{ name: 'idx_users_server', columns: 'server_id' }],
+      }),
+      // Per-user inbox counters, apart from users so appends never lock the row logins update.
+      ...createTable(ctx, {
+        name: 'inbox_cursors',
+        columns: [
+          'user_id BIGINT NOT NULL PRIMARY KEY',
+          'last_seq BIGINT NOT NULL DEFAULT 0',
+          'acked_seq BIGINT NOT NULL DEFAULT 0',
+        ],
+        clustered: true,
+      }),
+      ...createTable(ctx, {
+        name: 'friends',
+        columns: ['user_id BIGINT NOT NULL', 'friend_id BIGINT NOT NULL', 'PRIMARY KEY (user_id, friend_id)'],
+        clustered: true,
+      }),
+      // `groups` is reserved in MySQL 8.
+      ...createTable(ctx, {
+        name: 'chat_groups',
+        columns: [
+          `id ${ctx.d.autoIncrementPk}`,
+          'groupname VARCHAR(50) NOT NULL',
+          'groupdesc VARCHAR(200) NOT NULL',
+          'CONSTRAINT uq_chat_groups_name UNIQUE (groupname)',
+        ],
+      }),
+      ...createTable(ctx, {
+        name: 'group_members',
+        columns: [
+          'group_id BIGINT NOT NULL',
+          'user_id BIGINT NOT NULL',
+          'role VARCHAR(7) NOT NULL',
+          'PRIMARY KEY (group_id, user_id)',
+        ],
+        indexes: [{ name: 'idx_group_members_user', columns: 'user_id' }],
+        clustered: true,
+      }),
+      ...createTable(ctx, {
+        name: 'messages',
+        columns: [
+          `mid ${ctx.d.autoIncrementPk}`,
+          'sender BIGINT NOT NULL',
+          // NULL cmids never collide: both engines allow many NULLs in a UNIQUE index.
+          'cmid VARCHAR(64) NULL',
+          'kind VARCHAR(5) NOT NULL',
+          'target BIGINT NOT NULL',
+          'body TEXT NOT NULL', // up to 4096 bytes of UTF-8 (TEXT holds 65535)
+          'sent_at VARCHAR(64) NOT NULL',
+          'CONSTRAINT uq_messages_cmid UNIQUE (sender, cmid)',
+        ],
+      }),
+      ...createTable(ctx, {
+        name: 'inbox',
+        columns: [
+          'user_id BIGINT NOT NULL',
+          'seq BIGINT NOT NULL',
+          'mid BIGINT NOT NULL',
+          'PRIMARY KEY (user_id, seq)',
+        ],
+        clustered: true,
+      }),
+    ],
+  },
+];
+
+export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]?.version ?? 0;
+
+/**
+ * Brings the schema up to SCHEMA_VERSION and returns it. Safe to run any number of times and from
+ * several processes at once: runs hold a cross-process lock, skip applied versions, and every
+ * statement is idempotent besides.
+ */
+export function migrate(driver: SqlDriver): Promise<number> {
+  return driver.exclusive('schema-migrations', async (ex) => {
+    const mysql = ex.dialect === 'mysql';
+    const ctx: MigrationContext = {
+      d: dialectSql(ex.dialect),
+      mysql,
+      collation: mysql ? await binaryCollation(ex) : 'BINARY',
+    };
+    await ex.execute(
+      'CREATE TABLE IF NOT EXISTS schema_version (version INT NOT NULL PRIMARY KEY, ' +
+        `description VARCHAR(200) NOT NULL, applied_at VARCHAR(32) NOT NULL)${ctx.d.tableOptions(ctx.collation)}`,
+    );
+    const [row] = await ex.query<{ v: number | null }>('SELECT MAX(version) AS v FROM schema_version');
+    const current = row?.v ?? 0;
+    if (current > SCHEMA_VERSION) {
+      throw new StoreError(
+        'INTERNAL',
+        `database schema v${current} is newer than this code (v${SCHEMA_VERSION})`,
+      );
+    }
+    for (const m of MIGRATIONS) {
+      if (m.version <= current) continue;
+      for (const sql of m.statements(ctx)) await ex.execute(sql);
+      await ex.execute(
+        `${ctx.d.insertIgnore} INTO schema_version (version, description, applied_at) VALUES (?, ?, ?)`,
+        [m.version, m.description, new Date().toISOString()],
+      );
+    }
+    return SCHEMA_VERSION;
+  });
+}
+
+/**
+ * utf8mb4_bin pads with spaces ('a' = 'a '), so prefer the NO PAD binary collation the server has
+ * (MariaDB: utf8mb4_nopad_bin, MySQL 8: utf8mb4_0900_bin); then `name` and `cmid` uniqueness is
+ * exact byte equality, as in SQLite.
+ */
+async function binaryCollation(ex: SqlExecutor): Promise<string> {
+  const preferred = ['utf8mb4_nopad_bin', 'utf8mb4_0900_bin'];
+  const rows = await ex.query<{ name: string }>(
+    'SELECT COLLATION_NAME AS name FROM information_schema.COLLATIONS WHERE COLLATION_NAME IN (?, ?)',
+    preferred,
+  );
+  const have = new Set(rows.map((r) => r.name));
+  return preferred.find((c) => have.has(c)) ?? 'utf8mb4_bin';
+}

@@ -1,0 +1,113 @@
+import { describe, expect, it } from 'vitest';
+import type { ChatStore } from '../../src/app/model/ChatStore.js';
+import type { AppendResult, NewMessage } from '../../src/app/model/types.js';
+import { openStore } from '../../src/app/store/openStore.js';
+import { createUsers, oneToOne, STORE_KINDS, useTestStore } from './harness.js';
+
+/** Recipients overlap on purpose (everyone writes to everyone), so writers contend on counters. */
+function randomBatch(users: readonly number[], size: number, tag: string): NewMessage[] {
+  return Array.from({ length: size }, (_, i) => {
+    const sender = users[Math.floor(Math.random() * users.length)]!;
+    const others = users.filter((u) => u !== sender);
+    const fanOut = i % 5 === 0 ? others : [others[Math.floor(Math.random() * others.length)]!];
+    return { ...oneToOne(sender, fanOut[0]!, `${tag}-${i}`, `${tag}-${i}`), recipients: fanOut };
+  });
+}
+
+async function writer(store: ChatStore, users: readonly number[], tag: string, batches: number) {
+  const results: AppendResult[] = [];
+  for (let b = 0; b < batches; b++) {
+    results.push(...(await store.messages.append(randomBatch(users, 1 + ((b * 7) % 25), `${tag}-${b}`))));
+  }
+  return results;
+}
+
+/** Every user's inbox is exactly 1..n, holds each delivered mid once, and matches its counter. */
+async function expectConsistentInboxes(store: ChatStore, users: readonly number[], results: AppendResult[]) {
+  const delivered = new Map<number, Map<number, number>>(users.map((u) => [u, new Map()])); // user → seq → mid
+  for (const r of results) {
+    for (const d of r.deliveries) {
+      const seqs = delivered.get(d.userId)!;
+      expect(seqs.has(d.seq), `seq ${d.seq} of user ${d.userId} handed out twice`).toBe(false);
+      seqs.set(d.seq, r.mid);
+    }
+  }
+  let total = 0;
+  for (const u of users) {
+    const inbox = await store.messages.readInbox(u, 0, 100_000);
+    const seqs = delivered.get(u)!;
+    total += inbox.length;
+    expect(inbox.map((e) => e.seq)).toEqual(Array.from({ length: seqs.size }, (_, i) => i + 1));
+    expect(inbox.map((e) => e.mid)).toEqual(inbox.map((e) => seqs.get(e.seq)));
+    expect(new Set(inbox.map((e) => e.mid)).size).toBe(inbox.length);
+    expect((await store.messages.cursor(u)).lastSeq).toBe(inbox.length);
+  }
+  expect(total).toBe(results.reduce((n, r) => n + r.deliveries.length, 0));
+  expect(total).toBeGreaterThan(0);
+}
+
+describe.each(STORE_KINDS)('concurrent appends on %s', (kind) => {
+  const t = useTestStore(kind);
+
+  it('4 parallel callers on one store never duplicate or skip a seq', async () => {
+    const users = await createUsers(t.store, 6, 'par');
+    const all = await Promise.all([0, 1, 2, 3].map((w) => writer(t.store, users, `w${w}`, 12)));
+    await expectConsistentInboxes(t.store, users, all.flat());
+  });
+
+  it('stores a (sender, cmid) raced by parallel callers exactly once', async () => {
+    const [a, b] = await createUsers(t.store, 2, 'dupe-race');
+    const others = await Promise.all([openStore(t.url), openStore(t.url)]);
+    try {
+      const stores = [t.store, ...others];
+      for (let round = 0; round < 5; round++) {
+        const msg = oneToOne(a!, b!, `race ${round}`, `race-${round}`);
+        const results = (await Promise.all(stores.map((s) => s.messages.append([msg])))).flat();
+        expect(new Set(results.map((r) => r.mid)).size).toBe(1);
+        expect(results.filter((r) => !r.duplicate)).toHaveLength(1);
+      }
+      expect((await t.store.messages.readInbox(b!, 0, 100)).map((e) => e.body)).toEqual(
+        [0, 1, 2, 3, 4].map((r) => `race ${r}`),
+      );
+    } finally {
+      await Promise.all(others.map((s) => s.close()));
+    }
+  });
+});
+
+describe('concurrent appends from separate MySQL pools', () => {
+  const t = useTestStore('mysql');
+
+  it('2 pools x 3 callers on one database never duplicate or skip a seq', async () => {
+    const users = await createUsers(t.store, 5, 'pool');
+    const [p1, p2] = await Promise.all([
+      openStore(t.url, { connectionLimit: 3 }),
+      openStore(t.url, { connectionLimit: 3 }),
+    ]);
+    try {
+      const work = [p1, p2].flatMap((s, p) => [0, 1, 2].map((w) => writer(s, users, `p${p}w${w}`, 10)));
+      const all = await Promise.all(work);
+      await expectConsistentInboxes(t.store, users, all.flat());
+    } finally {
+      await p1.close();
+      await p2.close();
+    }
+  });
+});
+
+describe('two SQLite stores on one file in one process', () => {
+  const t = useTestStore('sqlite');
+
+  it('queue on each other instead of blocking in busy_timeout', async () => {
+    const users = await createUsers(t.store, 4, 'file');
+    const second = await openStore(t.url);
+    try {
+      const started = Date.now();
+      const all = await Promise.all([writer(t.store, users, 'one', 10), writer(second, users, 'two', 10)]);
+      expect(Date.now() - started).toBeLessThan(4000); // a busy_timeout stall would take 5 s
+      await expectConsistentInboxes(second, users, all.flat());
+    } finally {
+      await second.close();
+    }
+  });
+});

@@ -1,0 +1,139 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MysqlDriver } from '../../src/app/store/MysqlDriver.js';
+import { parseStoreUrl } from '../../src/app/store/openStore.js';
+import type { SqlDriver } from '../../src/app/store/SqlDriver.js';
+import { SqliteDriver } from '../../src/app/store/SqliteDriver.js';
+import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
+import { STORE_KINDS } from './harness.js';
+
+async function openDriver(url: string): Promise<SqlDriver> {
+  const loc = parseStoreUrl(url);
+  if (loc.kind === 'sqlite') return new SqliteDriver(loc.path);
+  const { kind: _kind, ...options } = loc;
+  return MysqlDriver.open(options);
+}
+
+describe.each(STORE_KINDS)('SqlDriver on %s', (kind) => {
+  let db: TestDatabase;
+  let driver: SqlDriver;
+  beforeAll(async () => {
+    db = await createTestDatabase(kind);
+    driver = await openDriver(db.url);
+    await driver.execute('CREATE TABLE kv (k VARCHAR(64) NOT NULL PRIMARY KEY, v INT NOT NULL)');
+  });
+  afterAll(async () => {
+    await driver.close();
+    await db.drop();
+  });
+
+  async function value(k: string): Promise<number | undefined> {
+    const [row] = await driver.query<{ v: number }>('SELECT v FROM kv WHERE k = ?', [k]);
+    return row?.v;
+  }
+
+  it('binds parameters, never splices them', async () => {
+    const k = "x'); DROP TABLE kv; --";
+    expect(await driver.execute('INSERT INTO kv (k, v) VALUES (?, ?)', [k, 1])).toMatchObject({
+      affectedRows: 1,
+    });
+    expect(await value(k)).toBe(1);
+    await expect(driver.execute('INSERT INTO kv (k, v) VALUES (?, ?)', [k, 2])).rejects.toMatchObject({
+      code: 'CONFLICT',
+    });
+  });
+
+  it('commits a transaction that resolves and rolls back one that throws', async () => {
+    await driver.transaction(async (tx) => {
+      await tx.execute('INSERT INTO kv (k, v) VALUES (?, ?)', ['kept', 1]);
+    });
+    const boom = new Error('boom');
+    await expect(
+      driver.transaction(async (tx) => {
+        await tx.execute('INSERT INTO kv (k, v) VALUES (?, ?)', ['dropped', 1]);
+        await tx.execute('UPDATE kv SET v = 5 WHERE k = ?', ['kept']);
+        throw boom;
+      }),
+    ).rejects.toBe(boom); // the callback's own error comes back unwrapped
+    expect(await value('kept')).toBe(1);
+    expect(await value('dropped')).toBeUndefined();
+  });
+
+  it('keeps other callers out of an open transaction', async () => {
+    let outsideDone = false;
+    const tx = driver.transaction(async (t) => {
+      await t.execute('INSERT INTO kv (k, v) VALUES (?, ?)', ['inside', 1]);
+      const outside = driver.execute('INSERT INTO kv (k, v) VALUES (?, ?)', ['outside', 1]).then(() => {
+        outsideDone = true;
+      });
+      await new Promise((r) => setTimeout(r, 50));
+      // SQLite: the outside write waits for the transaction; MySQL: it runs on another connection
+      // but outside this transaction. Either way the rollback below must not take it along.
+      void outside;
+      throw new Error('roll back');
+    });
+    await expect(tx).rejects.toThrow('roll back');
+    await new Promise((r) => setTimeout(r, 20));
+    expect(outsideDone).toBe(true);
+    expect(await value('inside')).toBeUndefined();
+    expect(await value('outside')).toBe(1);
+  });
+
+  it('refuses a transaction executor used after the transaction ended', async () => {
+    let leaked: { query: SqlDriver['query'] } | undefined;
+    await driver.transaction(async (tx) => {
+      leaked = tx;
+    });
+    await expect(Promise.resolve().then(() => leaked!.query('SELECT 1'))).rejects.toMatchObject({
+      code: 'INTERNAL',
+    });
+  });
+
+  it('reports a bad statement as INTERNAL', async () => {
+    await expect(driver.query('SELECT nope FROM nowhere')).rejects.toMatchObject({ code: 'INTERNAL' });
+  });
+});
+
+describe('MysqlDriver specifics', () => {
+  let db: TestDatabase;
+  let driver: SqlDriver;
+  beforeAll(async () => {
+    db = await createTestDatabase('mysql');
+    driver = await openDriver(db.url);
+    await driver.execute('CREATE TABLE counters (id INT NOT NULL PRIMARY KEY, v INT NOT NULL) ENGINE=InnoDB');
+    await driver.execute('INSERT INTO counters (id, v) VALUES (1, 0), (2, 0)');
+  });
+  afterAll(async () => {
+    await driver.close();
+    await db.drop();
+  });
+
+  it('rejects over-long values instead of truncating them (strict mode on every session)', async () => {
+    await driver.execute('CREATE TABLE short_text (s VARCHAR(3) NOT NULL)');
+    await expect(driver.execute('INSERT INTO short_text (s) VALUES (?)', ['abcd'])).rejects.toMatchObject({
+      code: 'INTERNAL',
+      message: /too long/i,
+    });
+    expect(await driver.query('SELECT s FROM short_text')).toEqual([]);
+  });
+
+  it('re-runs a transaction chosen as a deadlock victim, so both succeed exactly once', async () => {
+    let arrived = 0;
+    let release!: () => void;
+    const bothHoldOneLock = new Promise<void>((r) => {
+      release = r;
+    });
+    let runs = 0;
+    const crossed = (first: number, second: number) =>
+      driver.transaction(async (tx) => {
+        runs++;
+        await tx.execute('UPDATE counters SET v = v + 1 WHERE id = ?', [first]);
+        if (++arrived === 2) release();
+        await bothHoldOneLock; // now each holds the row the other wants next
+        await tx.execute('UPDATE counters SET v = v + 1 WHERE id = ?', [second]);
+      });
+    await Promise.all([crossed(1, 2), crossed(2, 1)]);
+    expect(runs).toBe(3); // the victim ran twice
+    const rows = await driver.query<{ id: number; v: number }>('SELECT id, v FROM counters ORDER BY id');
+    expect(rows.map((r) => r.v)).toEqual([2, 2]); // the victim's first run left nothing behind
+  });
+});

@@ -1,0 +1,57 @@
+/** Shared setup for the store suites: each describe block gets its own fresh database. */
+import { afterAll, beforeAll } from 'vitest';
+import type { ChatStore } from '../../src/app/model/ChatStore.js';
+import type { NewMessage } from '../../src/app/model/types.js';
+import { openStore } from '../../src/app/store/openStore.js';
+import { createTestDatabase, type StoreKind, type TestDatabase } from '../helpers/db.js';
+
+export const STORE_KINDS: readonly StoreKind[] = ['sqlite', 'mysql'];
+
+export interface TestStore {
+  /** The open store (valid inside tests). */
+  readonly store: ChatStore;
+  /** Its URL, to open more stores (pools) on the same database. */
+  readonly url: string;
+}
+
+/** Opens a migrated store on a fresh database before the block's tests, and drops it after. */
+export function useTestStore(kind: StoreKind): TestStore {
+  let db: TestDatabase | undefined;
+  let store: ChatStore | undefined;
+  beforeAll(async () => {
+    db = await createTestDatabase(kind);
+    store = await openStore(db.url);
+  });
+  afterAll(async () => {
+    await store?.close();
+    await db?.drop();
+  });
+  return {
+    get store(): ChatStore {
+      if (!store) throw new Error('store is not open yet');
+      return store;
+    },
+    get url(): string {
+      if (!db) throw new Error('database is not created yet');
+      return db.url;
+    },
+  };
+}
+
+let counter = 0;
+/** A name no other test in this process uses (names are UNIQUE in the store). */
+export function uniqueName(prefix: string): string {
+  counter++;
+  return `${prefix}${counter}_${process.pid % 10000}`;
+}
+
+/** Registers `n` users and returns their ids. */
+export async function createUsers(store: ChatStore, n: number, prefix = 'u'): Promise<number[]> {
+  const ids: number[] = [];
+  for (let i = 0; i < n; i++) ids.push(await store.users.create(uniqueName(prefix), 'pw'));
+  return ids;
+}
+
+export function oneToOne(sender: number, to: number, body: string, cmid: string | null = null): NewMessage {
+  return { sender, cmid, kind: 'one', target: to, body, time: '2024-05-01 12:00:00', recipients: [to] };
+}
