@@ -37,6 +37,8 @@ interface WorkerMessage {
   port: number;
 }
 
+const kWorkerIndexEnv = 'MUDUO_TS_WORKER_INDEX';
+
 function isWorkerMessage(message: unknown): message is WorkerMessage {
   return (
     typeof message === 'object' && message !== null && (message as WorkerMessage).muduoTs === 'listening'
@@ -109,6 +111,15 @@ export class TcpServer {
 
   connections(): IterableIterator<TcpConnection> {
     return this.connectionsByName.values();
+  }
+
+  /**
+   * In a worker process started by `setThreadNum`, its index 0..n-1 (kept by a replacement
+   * when a worker dies); null elsewhere.
+   */
+  static workerIndex(): number | null {
+    const raw = cluster.isWorker ? process.env[kWorkerIndexEnv] : undefined;
+    return raw === undefined ? null : Number(raw);
   }
 
   /** Whether this process forked workers for this server (and so serves nothing itself). */
@@ -209,8 +220,8 @@ export class TcpServer {
           resolve(this.listenAddress);
         }
       };
-      const fork = (): void => {
-        const worker = cluster.fork();
+      const fork = (index: number): void => {
+        const worker = cluster.fork({ [kWorkerIndexEnv]: String(index) });
         this.workers.add(worker);
         worker.once('exit', (code, signal) => {
           this.workers.delete(worker);
@@ -226,11 +237,11 @@ export class TcpServer {
             `${this.name}: worker ${worker.process.pid} died (${signal ?? code}); restarting`,
           );
           listening -= 1;
-          fork();
+          fork(index);
         });
       };
       cluster.on('message', onMessage);
-      for (let i = 0; i < this.threadNum; i++) fork();
+      for (let i = 0; i < this.threadNum; i++) fork(i);
     });
   }
 

@@ -1,9 +1,107 @@
 #!/usr/bin/env node
-import { ChatServer } from '../server/ChatServer.js';
-import { parseServerArgs, SERVER_HELP } from '../server/config.js';
-import { createLogger } from '../server/logger.js';
 /** chat-server: the chat server binary. `chat-server --help` lists the options. */
+import cluster from 'node:cluster';
+import { availableParallelism } from 'node:os';
+import { TcpServer } from '../../net/index.js';
+import { RedisCluster } from '../cluster/RedisCluster.js';
+import type { ChatStore } from '../model/ChatStore.js';
+import { ChatServer } from '../server/ChatServer.js';
+import { parseServerArgs, SERVER_HELP, type ServerConfig } from '../server/config.js';
+import { createLogger, type Logger } from '../server/logger.js';
 import { openStore } from '../store/openStore.js';
+
+const describe = (error: unknown): string => (error instanceof Error ? error.message : String(error));
+
+/** Resolves with the exit code once SIGTERM/SIGINT has run `stop`. */
+function untilSignal(logger: Logger, stop: () => Promise<void>): Promise<number> {
+  return new Promise((resolve) => {
+    let stopping = false;
+    const onSignal = (signal: string): void => {
+      if (stopping) return;
+      stopping = true;
+      logger.log('info', `${signal}: stopping`);
+      stop().then(
+        () => resolve(0),
+        (error: unknown) => {
+          logger.log('error', `stop failed: ${describe(error)}`);
+          resolve(1);
+        },
+      );
+    };
+    process.once('SIGTERM', () => onSignal('SIGTERM'));
+    process.once('SIGINT', () => onSignal('SIGINT'));
+  });
+}
+
+/** `--workers N`: this process only supervises N workers that share the listen socket. */
+async function supervise(config: ServerConfig, workers: number, logger: Logger): Promise<number> {
+  const supervisor = new TcpServer({ name: 'chat', host: config.host, port: config.port });
+  supervisor.setThreadNum(workers);
+  const address = await supervisor.start();
+  process.stdout.write(`listening on ${address.toIpPort()}\n`);
+  logger.log('info', `${workers} workers`);
+  return untilSignal(logger, () => supervisor.stop({ graceMs: 10_000 }));
+}
+
+async function serve(config: ServerConfig, logger: Logger): Promise<number> {
+  const worker = TcpServer.workerIndex();
+  const baseId = config.serverId ?? `${config.host}:${config.port}`;
+  const serverId = worker === null ? baseId : `${baseId}/w${worker}`;
+  let store: ChatStore;
+  try {
+    store = await openStore(config.db);
+  } catch (error) {
+    process.stderr.write(`chat-server: cannot open the store: ${describe(error)}\n`);
+    return 1;
+  }
+  let redis: RedisCluster | null = null;
+  if (config.redis !== undefined) {
+    redis = new RedisCluster({
+      url: config.redis,
+      serverId,
+      prefix: config.redisPrefix,
+      log: (level, message) => logger.log(level, message),
+    });
+    try {
+      await redis.start();
+    } catch (error) {
+      process.stderr.write(`chat-server: cannot reach redis at ${config.redis}: ${describe(error)}\n`);
+      await redis.stop();
+      await store.close();
+      return 1;
+    }
+  }
+  const cluster = redis;
+  const server = new ChatServer(store, {
+    host: config.host,
+    port: config.port,
+    serverId,
+    idleTimeoutMs: config.idleTimeoutMs,
+    highWaterMarkBytes: config.highWaterMarkBytes,
+    maxMessageBytes: config.maxMessageBytes,
+    messagesPerSecond: config.messagesPerSecond,
+    ...(cluster === null ? {} : { presence: cluster, router: () => cluster }),
+    logger,
+  });
+  try {
+    const address = await server.start();
+    if (worker === null) process.stdout.write(`listening on ${address.toIpPort()}\n`);
+  } catch (error) {
+    process.stderr.write(`chat-server: cannot listen on ${config.host}:${config.port}: ${describe(error)}\n`);
+    await cluster?.stop();
+    await store.close();
+    return 1;
+  }
+  logger.log(
+    'info',
+    `store: ${store.dialect}; server id ${serverId}${cluster ? `; redis ${config.redis}` : ''}`,
+  );
+  return untilSignal(logger, async () => {
+    await server.stop();
+    await cluster?.stop();
+    await store.close();
+  });
+}
 
 async function main(): Promise<number> {
   const parsed = parseServerArgs(process.argv.slice(2), process.env);
@@ -16,58 +114,11 @@ async function main(): Promise<number> {
     return 0;
   }
   const config = parsed.config;
-  const logger = createLogger(config.logLevel);
-  let store: Awaited<ReturnType<typeof openStore>>;
-  try {
-    store = await openStore(config.db);
-  } catch (error) {
-    process.stderr.write(
-      `chat-server: cannot open the store: ${error instanceof Error ? error.message : error}\n`,
-    );
-    return 1;
-  }
-  const server = new ChatServer(store, {
-    host: config.host,
-    port: config.port,
-    serverId: config.serverId,
-    idleTimeoutMs: config.idleTimeoutMs,
-    highWaterMarkBytes: config.highWaterMarkBytes,
-    maxMessageBytes: config.maxMessageBytes,
-    messagesPerSecond: config.messagesPerSecond,
-    logger,
-  });
-  let address: Awaited<ReturnType<ChatServer['start']>>;
-  try {
-    address = await server.start();
-  } catch (error) {
-    process.stderr.write(
-      `chat-server: cannot listen on ${config.host}:${config.port}: ${error instanceof Error ? error.message : error}\n`,
-    );
-    await store.close();
-    return 1;
-  }
-  process.stdout.write(`listening on ${address.toIpPort()}\n`);
-  logger.log('info', `store: ${store.dialect}; server id ${server.serverId}`);
-  return new Promise<number>((resolve) => {
-    let stopping = false;
-    const stop = (signal: string): void => {
-      if (stopping) return;
-      stopping = true;
-      logger.log('info', `${signal}: stopping`);
-      server
-        .stop()
-        .then(() => store.close())
-        .then(
-          () => resolve(0),
-          (error: unknown) => {
-            logger.log('error', `stop failed: ${error instanceof Error ? error.message : error}`);
-            resolve(1);
-          },
-        );
-    };
-    process.once('SIGTERM', () => stop('SIGTERM'));
-    process.once('SIGINT', () => stop('SIGINT'));
-  });
+  const workers = config.workers ?? (config.redis === undefined ? 0 : availableParallelism());
+  const role = cluster.isWorker ? `[w${TcpServer.workerIndex()}] ` : '';
+  const logger = createLogger(config.logLevel, role);
+  if (workers > 0 && cluster.isPrimary) return supervise(config, workers, logger);
+  return serve(config, logger);
 }
 
 main().then(

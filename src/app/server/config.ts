@@ -11,6 +11,12 @@ export interface ServerConfig {
   highWaterMarkBytes: number;
   maxMessageBytes: number;
   messagesPerSecond: number;
+  /** Redis URL: join a cluster of servers sharing one store. */
+  redis: string | undefined;
+  /** Key/channel prefix in Redis. */
+  redisPrefix: string;
+  /** Worker processes; undefined = one per core with --redis, else 0 (this process serves). */
+  workers: number | undefined;
 }
 
 export const SERVER_HELP = `Usage: chat-server [options]
@@ -30,6 +36,11 @@ Options (each also read from the environment variable shown):
                                                                CHAT_HIGH_WATER_MARK (8388608)
   --max-message BYTES      largest frame / legacy message       CHAT_MAX_MESSAGE (1048576)
   --rate MSGS              chat messages per second per session CHAT_RATE (2000)
+  --redis URL              join a cluster: redis://host:port    CHAT_REDIS     (none: single node)
+  --redis-prefix PREFIX    Redis key/channel prefix             CHAT_REDIS_PREFIX (chat)
+  --workers N              worker processes sharing the port    CHAT_WORKERS
+                           (default: one per core with --redis, else 0 = serve from this process;
+                           more than one needs --redis and a store all of them can reach)
   -h, --help               show this help
 
 On start it prints "listening on HOST:PORT". SIGTERM / SIGINT stop it gracefully.
@@ -71,6 +82,9 @@ const FLAGS: Readonly<Record<string, Flag>> = {
   },
   '--max-message': { env: 'CHAT_MAX_MESSAGE', key: 'maxMessageBytes', parse: integer(64, 64 * 1024 * 1024) },
   '--rate': { env: 'CHAT_RATE', key: 'messagesPerSecond', parse: integer(1, 10_000_000) },
+  '--redis': { env: 'CHAT_REDIS', key: 'redis', parse: text },
+  '--redis-prefix': { env: 'CHAT_REDIS_PREFIX', key: 'redisPrefix', parse: text },
+  '--workers': { env: 'CHAT_WORKERS', key: 'workers', parse: integer(0, 256) },
 };
 
 export type ParsedArgs = { help: true } | { help: false; config: ServerConfig } | { error: string };
@@ -87,6 +101,9 @@ export function parseServerArgs(argv: readonly string[], env: NodeJS.ProcessEnv)
     highWaterMarkBytes: 8 * 1024 * 1024,
     maxMessageBytes: 1024 * 1024,
     messagesPerSecond: 2000,
+    redis: undefined,
+    redisPrefix: 'chat',
+    workers: undefined,
   };
   const assign = (flag: Flag, raw: string, source: string): string | null => {
     const value = flag.parse(raw);
@@ -111,6 +128,12 @@ export function parseServerArgs(argv: readonly string[], env: NodeJS.ProcessEnv)
     if (raw === undefined) return { error: `option ${name} needs a value` };
     const error = assign(flag, raw, name);
     if (error !== null) return { error };
+  }
+  if ((config.workers ?? 0) > 1 && config.redis === undefined) {
+    return { error: '--workers above 1 needs --redis (workers deliver to each other through it)' };
+  }
+  if (config.redis !== undefined && !/^rediss?:\/\//.test(config.redis)) {
+    return { error: `--redis must be a redis:// URL, got '${config.redis}'` };
   }
   return { help: false, config };
 }
