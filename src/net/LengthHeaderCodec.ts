@@ -51,8 +51,9 @@ export class LengthHeaderCodec {
         return;
       }
       if (buffer.readableBytes() < kHeaderLen + len) return;
-      const frame = buffer.peek(kHeaderLen + len).subarray(kHeaderLen);
-      buffer.retrieve(kHeaderLen + len);
+      buffer.retrieve(kHeaderLen);
+      const frame = buffer.peek(len);
+      buffer.retrieve(len);
       this.onFrame(conn, frame, receiveTime);
     }
   };

@@ -159,10 +159,14 @@ export class TcpConnection {
     this.socket.end();
   }
 
-  /** Closes now, discarding pending output. */
+  /**
+   * Closes now, discarding pending output and unread input (so that a message loop in
+   * progress, such as the codec's, stops at the frame that caused the close).
+   */
   forceClose(): void {
     if (this.stateValue === 'disconnected') return;
     this.stateValue = 'disconnecting';
+    this.input.retrieveAll();
     this.socket.destroy();
   }
 

@@ -192,6 +192,21 @@ describe('request/reply matching', () => {
     expect(typeof peer.received[1]!.reqid).toBe('string');
     peer.send(push(1, 'über'));
     expect((await client.waitForPushes(1))[0]).toMatchObject({ msgid: 6, seq: 1, msg: 'über', toid: 1 });
+    // A body the codec cannot encode is refused locally, leaving nothing pending.
+    await expect(client.request({ msgid: 99 })).rejects.toThrow(/no protobuf type for msgid 99/);
+    expect(client.pendingRequests).toBe(0);
+    expect(client.connected).toBe(true);
+  });
+
+  test('request() sends a copy of the body with a reqid and resolves with the raw reply', async () => {
+    const { client, peer } = await setup((req, p) =>
+      p.send({ msgid: 20, errno: 3, errmsg: 'nope', reqid: req.reqid }),
+    );
+    const body = { msgid: 42, anything: [1, 2] };
+    const reply = await client.request(body);
+    expect(body).toEqual({ msgid: 42, anything: [1, 2] });
+    expect(peer.received[0]).toEqual({ msgid: 42, anything: [1, 2], reqid: reply.reqid });
+    expect(reply).toMatchObject({ msgid: 20, errno: 3, errmsg: 'nope' });
   });
 });
 
@@ -306,12 +321,12 @@ describe('pushes, seq tracking and DELIVER_ACK', () => {
   });
 
   test('acks are coalesced: a burst of 200 pushes gets 4 DELIVER_ACKs (every 64, then the rest after the delay)', async () => {
-    const { client, peer } = await setup(() => {}, { ackDelayMs: 40 });
+    const { client, peer } = await setup(() => {}, { ackDelayMs: 300 });
     const burst = Buffer.concat(Array.from({ length: 200 }, (_, i) => pushFrame(i + 1)));
     peer.sendRaw(burst);
     await client.waitForPushes(200);
     await until(() => peer.ofType(17).length === 4);
-    await sleep(100);
+    await sleep(350);
     const acks = peer.ofType(17);
     expect(acks.map((a) => a.seq)).toEqual([64, 128, 192, 200]);
     expect(client.stats.acksSent).toBe(4);
@@ -390,6 +405,15 @@ describe('pushes, seq tracking and DELIVER_ACK', () => {
     expect(client.takePushes()).toEqual([]);
   });
 
+  test('a long stream into a bounded buffer keeps exactly the newest pushes', async () => {
+    const { client, peer } = await setup(() => {}, { pushBufferSize: 100 });
+    const n = 5000;
+    peer.sendRaw(Buffer.concat(Array.from({ length: n }, (_, i) => pushFrame(i + 1))));
+    await until(() => client.stats.pushes === n);
+    const kept = client.takePushes().map((p) => p.seq);
+    expect(kept).toEqual(Array.from({ length: 100 }, (_, i) => n - 99 + i));
+  });
+
   test('off() and the unsubscribe function stop a listener', async () => {
     const { client, peer } = await setup(() => {}, { autoAck: false });
     const a: number[] = [];
@@ -423,14 +447,16 @@ describe('keep-alive', () => {
   });
 
   test('no keep-alive PING while the client keeps sending', async () => {
-    const { client, peer } = await setup((req, p) => p.send({ msgid: 13, errno: 0, friendid: 1, reqid: req.reqid }), {
-      keepAliveMs: 60,
-    });
-    const until = Date.now() + 300;
-    while (Date.now() < until) {
+    const { client, peer } = await setup(
+      (req, p) => p.send({ msgid: 13, errno: 0, friendid: 1, reqid: req.reqid }),
+      { keepAliveMs: 200 },
+    );
+    const end = Date.now() + 700;
+    while (Date.now() < end) {
       await client.addFriend(1);
       await sleep(10);
     }
+    expect(peer.ofType(7).length).toBeGreaterThan(10);
     expect(peer.ofType(18)).toHaveLength(0);
   });
 });

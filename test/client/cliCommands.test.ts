@@ -105,7 +105,10 @@ describe('parseCommand: message text is preserved verbatim', () => {
     fc.assert(
       fc.property(fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER }), fc.string(), (id, text) => {
         const msg = text.endsWith('\r') ? `${text}x` : text;
-        expect(parseCommand(`chat:${id}:${msg}`)).toEqual({ ok: true, command: { kind: 'chat', toid: id, msg } });
+        expect(parseCommand(`chat:${id}:${msg}`)).toEqual({
+          ok: true,
+          command: { kind: 'chat', toid: id, msg },
+        });
         expect(parseCommand(`groupchat:${id}:${msg}`)).toEqual({
           ok: true,
           command: { kind: 'groupchat', groupid: id, msg },
@@ -117,7 +120,9 @@ describe('parseCommand: message text is preserved verbatim', () => {
 
 describe('parseCommand: malformed input gets a clear message', () => {
   test('chat with a non-numeric friendid', () => {
-    expect(error('chat:abc:hi')).toBe("chat: friendid must be a positive integer, got 'abc' (usage: chat:friendid:message)");
+    expect(error('chat:abc:hi')).toBe(
+      "chat: friendid must be a positive integer, got 'abc' (usage: chat:friendid:message)",
+    );
   });
 
   test('chat without a message', () => {
@@ -135,7 +140,9 @@ describe('parseCommand: malformed input gets a clear message', () => {
     expect(error('chat:1.5:hi')).toMatch(/got '1.5'/);
     expect(error('chat:12abc:hi')).toMatch(/got '12abc'/);
     expect(error('chat:99999999999999999999:hi')).toMatch(/positive integer/);
-    expect(error('addfriend:x')).toBe("addfriend: friendid must be a positive integer, got 'x' (usage: addfriend:friendid)");
+    expect(error('addfriend:x')).toBe(
+      "addfriend: friendid must be a positive integer, got 'x' (usage: addfriend:friendid)",
+    );
     expect(error('addgroup:')).toBe('addgroup: missing groupid (usage: addgroup:groupid)');
     expect(error('addfriend')).toBe('addfriend: missing friendid (usage: addfriend:friendid)');
     expect(error('groupchat:g:hi')).toMatch(/^groupchat: groupid must be a positive integer, got 'g'/);
@@ -143,9 +150,15 @@ describe('parseCommand: malformed input gets a clear message', () => {
   });
 
   test('creategroup needs a name and a description part', () => {
-    expect(error('creategroup')).toBe('creategroup: missing groupname and groupdesc (usage: creategroup:groupname:groupdesc)');
-    expect(error('creategroup:onlyname')).toBe('creategroup: missing groupdesc (usage: creategroup:groupname:groupdesc)');
-    expect(error('creategroup::desc')).toBe('creategroup: groupname must not be empty (usage: creategroup:groupname:groupdesc)');
+    expect(error('creategroup')).toBe(
+      'creategroup: missing groupname and groupdesc (usage: creategroup:groupname:groupdesc)',
+    );
+    expect(error('creategroup:onlyname')).toBe(
+      'creategroup: missing groupdesc (usage: creategroup:groupname:groupdesc)',
+    );
+    expect(error('creategroup::desc')).toBe(
+      'creategroup: groupname must not be empty (usage: creategroup:groupname:groupdesc)',
+    );
     expect(ok('creategroup:name:')).toEqual({ kind: 'creategroup', groupname: 'name', groupdesc: '' });
   });
 
@@ -208,7 +221,10 @@ describe('parseArgs', () => {
   });
 
   test('errors', () => {
-    expect(parseArgs([])).toEqual({ ok: false, error: 'command invalid! example: chat-client 127.0.0.1 6000' });
+    expect(parseArgs([])).toEqual({
+      ok: false,
+      error: 'command invalid! example: chat-client 127.0.0.1 6000',
+    });
     expect(parseArgs(['127.0.0.1'])).toMatchObject({ ok: false });
     expect(parseArgs(['h', '1', 'extra'])).toMatchObject({ ok: false });
     expect(parseArgs(['h', '0'])).toEqual({ ok: false, error: "port must be 1..65535, got '0'" });

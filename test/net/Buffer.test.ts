@@ -32,7 +32,10 @@ describe('Buffer append', () => {
     buf.append(globalThis.Buffer.from('!'));
     expect(buf.readableBytes()).toBe(globalThis.Buffer.byteLength('héllo ') + 4);
     expect(buf.peek()).toEqual(
-      globalThis.Buffer.concat([globalThis.Buffer.from('héllo '), globalThis.Buffer.from([0, 0xff, 0x41, 0x21])]),
+      globalThis.Buffer.concat([
+        globalThis.Buffer.from('héllo '),
+        globalThis.Buffer.from([0, 0xff, 0x41, 0x21]),
+      ]),
     );
     expect(buf.writableBytes()).toBe(1024 - buf.readableBytes());
   });
@@ -79,7 +82,9 @@ describe('Buffer prepend', () => {
     buf.retrieveAll();
     buf.append('x');
     buf.prependInt64(-1n);
-    expect(buf.peek()).toEqual(globalThis.Buffer.from([0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x78]));
+    expect(buf.peek()).toEqual(
+      globalThis.Buffer.from([0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x78]),
+    );
     expect(buf.prependableBytes()).toBe(0);
   });
 
@@ -485,14 +490,18 @@ type Op =
 const width = fc.constantFrom<1 | 2 | 4 | 8>(1, 2, 4, 8);
 const opArb: fc.Arbitrary<Op> = fc.oneof(
   fc.record({ kind: fc.constant('append' as const), data: fc.uint8Array({ maxLength: 300 }) }),
-  fc.record({ kind: fc.constant('appendString' as const), data: fc.string({ maxLength: 40, unit: 'grapheme' }) }),
-  fc
-    .uint8Array({ maxLength: 200 })
-    .chain((data) =>
-      fc
-        .tuple(fc.nat(data.length), fc.nat(data.length))
-        .map(([a, b]) => ({ kind: 'appendRange' as const, data, start: Math.min(a, b), end: Math.max(a, b) })),
-    ),
+  fc.record({
+    kind: fc.constant('appendString' as const),
+    data: fc.string({ maxLength: 40, unit: 'grapheme' }),
+  }),
+  fc.uint8Array({ maxLength: 200 }).chain((data) =>
+    fc.tuple(fc.nat(data.length), fc.nat(data.length)).map(([a, b]) => ({
+      kind: 'appendRange' as const,
+      data,
+      start: Math.min(a, b),
+      end: Math.max(a, b),
+    })),
+  ),
   fc.record({ kind: fc.constant('retrieve' as const), len: fc.nat(400) }),
   fc.record({ kind: fc.constant('retrieveAsBytes' as const), len: fc.nat(400) }),
   fc.record({ kind: fc.constant('retrieveAsString' as const), len: fc.nat(50) }),

@@ -205,6 +205,24 @@ describe('LengthHeaderCodec over real sockets', () => {
     expect(echo.frames).toEqual(['ok']);
   });
 
+  it('delivers no further frames of a read once a frame callback force-closes the connection', async () => {
+    const seen: string[] = [];
+    const codec = new LengthHeaderCodec((conn, payload) => {
+      seen.push(payload.toString());
+      if (payload.toString() === 'kick') conn.forceClose();
+    });
+    const { server: srv, port } = await startServer({ name: 'Kick' }, (s) =>
+      s.setMessageCallback(codec.onMessage),
+    );
+    cleanups.push(() => srv.stop({ graceMs: 200 }));
+    const socket = await client(port);
+    socket.resume();
+    const closed = once(socket, 'close');
+    socket.write(globalThis.Buffer.concat(['a', 'kick', 'after-1', 'after-2'].map((p) => frame(p))));
+    await withTimeout(closed, 5000, 'closed');
+    expect(seen).toEqual(['a', 'kick']);
+  });
+
   it('works between a TcpServer and a TcpClient', async () => {
     const { TcpClient } = await import('../../src/net/TcpClient.js');
     const echo = await echoServer();

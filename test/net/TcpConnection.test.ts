@@ -5,7 +5,17 @@ import { Buffer as NetBuffer } from '../../src/net/Buffer.js';
 import { EventLoop } from '../../src/net/EventLoop.js';
 import { TcpClient } from '../../src/net/TcpClient.js';
 import { kDefaultHighWaterMark, type TcpConnection } from '../../src/net/TcpConnection.js';
-import { deferred, HOST, pattern, rawConnect, readUntilEnd, sleep, startServer, waitFor, withTimeout } from './helpers.js';
+import {
+  deferred,
+  HOST,
+  pattern,
+  rawConnect,
+  readUntilEnd,
+  sleep,
+  startServer,
+  waitFor,
+  withTimeout,
+} from './helpers.js';
 
 const MiB = 1024 * 1024;
 const cleanups: Array<() => unknown> = [];
@@ -280,7 +290,11 @@ describe('TcpConnection send', () => {
     socket.on('data', (chunk: globalThis.Buffer) => {
       received += chunk.length;
     });
-    await waitFor(() => received === 4 * MiB && completions.length >= 1, 10_000, 'all bytes + write complete');
+    await waitFor(
+      () => received === 4 * MiB && completions.length >= 1,
+      10_000,
+      'all bytes + write complete',
+    );
     expect(completions.every((pending) => pending === 0)).toBe(true);
   });
 
@@ -561,6 +575,32 @@ describe('TcpConnection shutdown and close', () => {
     expect(received).toBeLessThan(64 * MiB);
     await sleep(30);
     expect(events).toEqual(['up', 'down']);
+  });
+
+  it('forceClose from a message callback discards the unread input', async () => {
+    const seen: number[] = [];
+    const { port } = await server((s) =>
+      s.setMessageCallback((conn, buf) => {
+        seen.push(buf.readableBytes());
+        buf.retrieve(1);
+        conn.forceClose();
+        seen.push(buf.readableBytes());
+        conn.send('dropped');
+      }),
+    );
+    const socket = await raw(port);
+    let received = 0;
+    socket.on('data', (d: globalThis.Buffer) => {
+      received += d.length;
+    });
+    const closed = once(socket, 'close');
+    socket.write('0123456789');
+    await withTimeout(closed, 5000, 'closed');
+    // One callback (the close stops further reads), which saw its bytes vanish on forceClose.
+    expect(seen).toHaveLength(2);
+    expect(seen[0]).toBeGreaterThan(0);
+    expect(seen[1]).toBe(0);
+    expect(received).toBe(0);
   });
 
   it('forceCloseWithDelay closes after the delay and leaves no timer', async () => {

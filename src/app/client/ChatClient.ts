@@ -118,6 +118,39 @@ interface PushWaiter {
   timer: TimerId | null;
 }
 
+/** FIFO of pushes with O(1) amortized removal from the front (Array#shift is O(n)). */
+class PushQueue {
+  private items: ChatPush[] = [];
+  private head = 0;
+
+  get length(): number {
+    return this.items.length - this.head;
+  }
+
+  push(p: ChatPush): void {
+    this.items.push(p);
+  }
+
+  /** Removes and returns the oldest `n` (at most all). */
+  take(n: number): ChatPush[] {
+    const out = this.items.slice(this.head, Math.min(this.head + n, this.items.length));
+    this.drop(n);
+    return out;
+  }
+
+  /** Removes the oldest `n` (at most all). */
+  drop(n: number): void {
+    this.head = Math.min(this.head + n, this.items.length);
+    if (this.head === this.items.length) {
+      this.items = [];
+      this.head = 0;
+    } else if (this.head >= 1024 && this.head * 2 >= this.items.length) {
+      this.items = this.items.slice(this.head);
+      this.head = 0;
+    }
+  }
+}
+
 const DEFAULTS = {
   autoAck: true,
   ackDelayMs: 50,
@@ -179,9 +212,11 @@ export class ChatClient {
 
   private keepAliveTimer: TimerId | null = null;
   private closeTimer: TimerId | null = null;
+  /** close() is waiting for the replies to requests already sent. */
+  private draining = false;
   private sentSinceTick = false;
 
-  private pushQueue: ChatPush[] = [];
+  private readonly pushQueue = new PushQueue();
   private readonly waiters: PushWaiter[] = [];
 
   private listeners: Listeners = { push: [], close: [], serverError: [], unsolicited: [] };
@@ -426,18 +461,18 @@ export class ChatClient {
    * the client does this itself; this is for `autoAck: false` and for tests.
    */
   deliverAck(seq: number = this.lastSeqValue): void {
-    if (this.state !== 'open') return;
+    if (this.conn === null || this.state === 'closed') return;
     this.write({ msgid: MsgId.DELIVER_ACK, seq, reqid: this.nextReqid++ });
     this.stats.acksSent++;
     if (seq > this.ackedSeq) this.ackedSeq = seq;
   }
 
   /**
-   * Sends any object as a request with a fresh `reqid` and resolves with the raw reply frame
-   * carrying that reqid (whatever its msgid). For protocol tests.
+   * Sends any object (a copy, with a fresh `reqid` added) as a request and resolves with the raw
+   * reply frame carrying that reqid, whatever its msgid. For protocol tests.
    */
   request(body: WireObject): Promise<WireObject> {
-    return this.call(body, ANY_REPLY, (o) => o);
+    return this.call({ ...body }, ANY_REPLY, (o) => o);
   }
 
   /** Sends one object as a frame, exactly as given (no reqid added). For protocol tests. */
@@ -483,6 +518,7 @@ export class ChatClient {
           p.timer = null;
           if (this.pending.get(reqid) !== p) return;
           this.pending.delete(reqid);
+          if (this.draining && this.pending.size === 0) this.finishClose();
           reject(
             new ChatClientError(
               'TIMEOUT',
@@ -492,7 +528,14 @@ export class ChatClient {
         });
       }
       this.pending.set(reqid, p);
-      this.write(body);
+      try {
+        this.write(body);
+      } catch (e) {
+        // The codec cannot encode this body (e.g. a msgid protobuf has no type for).
+        this.pending.delete(reqid);
+        if (p.timer !== null) this.loop.cancel(p.timer);
+        reject(e);
+      }
     });
   }
 
@@ -539,6 +582,7 @@ export class ChatClient {
       this.pending.delete(p.reqid);
       if (p.timer !== null) this.loop.cancel(p.timer);
       if (p.expect !== ANY_REPLY && msgid !== p.expect && msgid !== MsgId.ERROR) {
+        if (this.draining && this.pending.size === 0) this.finishClose();
         p.fail(
           new ChatClientError(
             'PROTOCOL',
@@ -548,6 +592,7 @@ export class ChatClient {
         return;
       }
       p.settle(obj);
+      if (this.draining && this.pending.size === 0) this.finishClose();
       return;
     }
     if (msgid === MsgId.ERROR) this.emit('serverError', asServerError(obj));
@@ -584,7 +629,7 @@ export class ChatClient {
     if (this.waiters.length > 0 || this.pushBufferSize > 0) {
       this.pushQueue.push(push);
       if (this.waiters.length > 0) this.serveWaiters();
-      else if (this.pushQueue.length > this.pushBufferSize) this.pushQueue.shift();
+      else if (this.pushQueue.length > this.pushBufferSize) this.pushQueue.drop(1);
     }
     this.emit('push', push);
   }
@@ -628,7 +673,7 @@ export class ChatClient {
    */
   waitForPushes(n: number, timeoutMs = 5000): Promise<ChatPush[]> {
     if (this.waiters.length === 0 && this.pushQueue.length >= n) {
-      return Promise.resolve(this.pushQueue.splice(0, n));
+      return Promise.resolve(this.pushQueue.take(n));
     }
     if (this.state === 'closed' || this.state === 'closing') {
       const have = this.pushQueue.length;
@@ -660,43 +705,48 @@ export class ChatClient {
 
   /** Removes and returns every buffered push. */
   takePushes(): ChatPush[] {
-    const out = this.pushQueue;
-    this.pushQueue = [];
-    return out;
+    return this.pushQueue.take(this.pushQueue.length);
   }
 
   private serveWaiters(): void {
     while (this.waiters.length > 0 && this.pushQueue.length >= this.waiters[0]!.n) {
       const w = this.waiters.shift()!;
       if (w.timer !== null) this.loop.cancel(w.timer);
-      w.resolve(this.pushQueue.splice(0, w.n));
+      w.resolve(this.pushQueue.take(w.n));
     }
   }
 
   // ---------------------------------------------------------------- closing
 
   /**
-   * Graceful close: sends the pending DELIVER_ACK (with autoAck), half-closes after the output is flushed and
-   * resolves when the server has closed its side (replies to requests already sent may still
-   * arrive meanwhile). Forces the close after `closeTimeoutMs`.
+   * Graceful close: new requests are refused (CLOSED) at once; the replies to requests already
+   * sent are awaited; then the pending DELIVER_ACK is sent (with autoAck), the connection is
+   * half-closed after the output is flushed, and the promise resolves when the server has closed
+   * its side. Whatever is left after `closeTimeoutMs` is force-closed.
    */
   close(): Promise<CloseInfo> {
     if (this.state === 'open') {
-      if (this.autoAck) this.flushAck();
       this.state = 'closing';
       this.localClose = true;
       this.stopKeepAlive();
-      this.tcp.disconnect();
       if (this.closeTimeoutMs > 0) {
         this.closeTimer = this.loop.runAfter(this.closeTimeoutMs, () => {
           this.closeTimer = null;
           this.conn?.forceClose();
         });
       }
+      if (this.pending.size === 0) this.finishClose();
+      else this.draining = true;
     } else if (this.state === 'connecting') {
       this.destroy();
     }
     return this.closedPromise;
+  }
+
+  private finishClose(): void {
+    this.draining = false;
+    if (this.autoAck) this.flushAck();
+    this.tcp.disconnect();
   }
 
   /** Closes at once, discarding unsent output; pending requests reject with CLOSED. */

@@ -84,8 +84,9 @@ export class ChatConnection implements SessionTransport {
         return;
       }
       if (buffer.readableBytes() < 4 + len) return;
-      const payload = buffer.peek(4 + len).subarray(4);
-      buffer.retrieve(4 + len);
+      buffer.retrieve(4);
+      const payload = buffer.peek(len);
+      buffer.retrieve(len);
       const isJson = payload.length > 0 && payload[0] === kBrace;
       // The first frame fixes the reply codec; later frames may use either.
       if (!this.sawFrame) this.kind = isJson ? 'json' : 'protobuf';
@@ -122,7 +123,10 @@ export class ChatConnection implements SessionTransport {
       bytes = this.kind === 'protobuf' ? protobufCodec.encode(message) : jsonCodec.encode(message);
     } catch (error) {
       // A reply we cannot encode is our bug, not the client's: log it and keep the connection.
-      this.host.log('warn', `${this.peer}: cannot encode reply: ${error instanceof Error ? error.message : error}`);
+      this.host.log(
+        'warn',
+        `${this.peer}: cannot encode reply: ${error instanceof Error ? error.message : error}`,
+      );
       return;
     }
     this.conn.send(bytes);

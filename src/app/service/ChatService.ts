@@ -2,6 +2,7 @@ import { Dispatcher } from '../../net/index.js';
 import type { ChatStore } from '../model/ChatStore.js';
 import { Errno, errmsgFor } from '../protocol/errno.js';
 import {
+  legacyChatMessage,
   legacyLoginAck,
   legacyLoginAckError,
   legacyRegAck,
@@ -406,7 +407,7 @@ export class ChatService {
   // ---- delivery ----
 
   private sendPush(session: ChatSession, push: ChatPushView): void {
-    session.send(push);
+    session.send(session.kind === 'legacy' ? legacyChatMessage(push) : push);
     // A classic client never acks: a push counts as delivered once written to its socket.
     if (session.kind === 'legacy') this.noteDelivered(session, push.seq);
   }

@@ -98,7 +98,9 @@ export interface FakeServer {
 }
 
 /** `onRequest` sees every decoded request frame; reply with `peer.send`. */
-export async function startFakeServer(onRequest: (req: Obj, peer: FakePeer) => void = () => {}): Promise<FakeServer> {
+export async function startFakeServer(
+  onRequest: (req: Obj, peer: FakePeer) => void = () => {},
+): Promise<FakeServer> {
   const peers: FakePeer[] = [];
   const waiting: { index: number; resolve: (p: FakePeer) => void }[] = [];
   const server: Server = createServer((socket) => {

@@ -18,6 +18,8 @@ export interface RunningServer {
   output(): string;
   /** SIGTERM, then SIGKILL after 5 s; removes the database directory. */
   stop(): Promise<void>;
+  /** SIGKILL at once (a crash); removes the database directory. */
+  kill(): Promise<void>;
 }
 
 export async function startServer(extraArgs: readonly string[] = []): Promise<RunningServer> {
@@ -27,7 +29,18 @@ export async function startServer(extraArgs: readonly string[] = []): Promise<Ru
   const dir = mkdtempSync(join(tmpdir(), 'chat-client-test-'));
   const child: ChildProcess = spawn(
     process.execPath,
-    [SERVER_BIN, '--host', '127.0.0.1', '--port', '0', '--db', join(dir, 'chat.db'), '--log-level', 'warn', ...extraArgs],
+    [
+      SERVER_BIN,
+      '--host',
+      '127.0.0.1',
+      '--port',
+      '0',
+      '--db',
+      join(dir, 'chat.db'),
+      '--log-level',
+      'warn',
+      ...extraArgs,
+    ],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let output = '';
@@ -59,18 +72,20 @@ export async function startServer(extraArgs: readonly string[] = []): Promise<Ru
     rmSync(dir, { recursive: true, force: true });
     throw e;
   }
+  const stopWith = async (signal: NodeJS.Signals): Promise<void> => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill(signal);
+      const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+      await exited;
+      clearTimeout(timer);
+    }
+    rmSync(dir, { recursive: true, force: true });
+  };
   return {
     ...address,
     output: () => output,
-    stop: async () => {
-      if (child.exitCode === null && child.signalCode === null) {
-        child.kill('SIGTERM');
-        const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-        await exited;
-        clearTimeout(timer);
-      }
-      rmSync(dir, { recursive: true, force: true });
-    },
+    stop: () => stopWith('SIGTERM'),
+    kill: () => stopWith('SIGKILL'),
   };
 }
 
@@ -79,5 +94,8 @@ let counter = 0;
 /** A user name unique within the test run (names must be unique on the server). */
 export function uniqueName(prefix = 'u'): string {
   counter++;
-  return `${prefix}${process.pid.toString(36)}${counter}${Math.floor(Math.random() * 1e6).toString(36)}`.slice(0, 50);
+  return `${prefix}${process.pid.toString(36)}${counter}${Math.floor(Math.random() * 1e6).toString(36)}`.slice(
+    0,
+    50,
+  );
 }

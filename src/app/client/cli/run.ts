@@ -8,6 +8,10 @@
  * ends, every reply has already arrived. Then the connection is closed gracefully (pending
  * DELIVER_ACK flushed) and the exit code is 0.
  *
+ * Pushes are printed as they arrive (format.ts); the library acknowledges them (coalesced
+ * DELIVER_ACK). A PING goes out after 30 s without any other request — at the menu too, not only
+ * while logged in, because the server drops framed connections that stay silent for 90 s.
+ *
  * Exit codes: 0 normal end (quit or end of input), 1 connection failed or lost, 2 bad arguments.
  */
 import { createInterface } from 'node:readline';
