@@ -67,6 +67,8 @@ export class TcpServer {
   private readonly connectionsByName = new Map<string, TcpConnection>();
   private readonly workers = new Set<Worker>();
   private stopping = false;
+  /** Set while `stop()` waits for the last connection to close. */
+  private onDrained: (() => void) | null = null;
 
   private connectionCallback: ConnectionCallback = defaultConnectionCallback;
   private messageCallback: MessageCallback = defaultMessageCallback;
@@ -151,13 +153,11 @@ export class TcpServer {
         const forceTimer = setTimeout(() => {
           for (const conn of this.connectionsByName.values()) conn.forceClose();
         }, graceMs);
-        const poll = setInterval(() => {
-          if (this.connectionsByName.size === 0) {
-            clearTimeout(forceTimer);
-            clearInterval(poll);
-            resolve();
-          }
-        }, 10);
+        this.onDrained = () => {
+          clearTimeout(forceTimer);
+          this.onDrained = null;
+          resolve();
+        };
       });
     }
     await closed;
@@ -207,6 +207,7 @@ export class TcpServer {
 
   private readonly removeConnection = (conn: TcpConnection): void => {
     this.connectionsByName.delete(conn.name);
+    if (this.connectionsByName.size === 0) this.onDrained?.();
   };
 
   private startWorkers(): Promise<InetAddress> {

@@ -60,6 +60,8 @@ async function serve(config: ServerConfig, logger: Logger): Promise<number> {
       url: config.redis,
       serverId,
       prefix: config.redisPrefix,
+      // A server that died without logging its users out: show them offline (state column).
+      onServerGone: (id) => store.users.resetServer(id),
       log: (level, message) => logger.log(level, message),
     });
     try {

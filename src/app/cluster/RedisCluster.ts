@@ -15,10 +15,16 @@ export interface RedisClusterOptions {
   presenceTtlMs?: number;
   /** Every online user's inbox is re-checked this often, repairing lost notifications. Default 30 000 ms. */
   repairIntervalMs?: number;
+  /**
+   * Called on exactly one live server when another server stopped heart-beating for longer than
+   * the presence TTL (killed, frozen, cut off): the place to mark that server's users offline in
+   * the store (`store.users.resetServer`). A rejected promise makes a later sweep try again.
+   */
+  onServerGone?: (serverId: string) => Promise<unknown>;
   log: (level: 'info' | 'warn', message: string) => void;
 }
 
-/** Refreshes a presence key only while it is ours (or gone, after a Redis restart). */
+/** Sets a presence key only while it is ours or free (gone after expiry or a Redis restart). */
 const kRefreshScript = `
 local v = redis.call('GET', KEYS[1])
 if v == false or v == ARGV[1] then
@@ -26,6 +32,19 @@ if v == false or v == ARGV[1] then
   return 1
 end
 return 0`;
+
+/**
+ * Heartbeat and sweep, atomically: stamps this server in the `servers` sorted set with Redis's
+ * clock, then removes and returns the servers whose stamp is older than ARGV[2] ms. Only the
+ * caller that removed a dead server gets it back, so exactly one server cleans up after it.
+ */
+const kHeartbeatScript = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZADD', KEYS[1], now, ARGV[1])
+local dead = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[2]))
+for _, id in ipairs(dead) do redis.call('ZREM', KEYS[1], id) end
+return dead`;
 
 /** Deletes a presence key only if it is still ours. */
 const kReleaseScript = `
@@ -54,6 +73,9 @@ export class RedisCluster implements Presence, DeliveryRouter {
   private readonly channel: string;
   private timers: NodeJS.Timeout[] = [];
   private subscribedOnce = false;
+  /** Deliveries for other servers, published together once per loop turn. */
+  private remote: Delivery[] = [];
+  private publishScheduled = false;
 
   constructor(private readonly options: RedisClusterOptions) {
     this.prefix = options.prefix ?? 'chat';
@@ -69,11 +91,15 @@ export class RedisCluster implements Presence, DeliveryRouter {
     this.commands.on('error', () => {});
     this.subscriber.on('error', () => {});
     this.subscriber.on('message', (_channel: string, message: string) => this.onNotification(message));
+    // After a reconnect (a Redis restart loses every key; a broken connection loses the
+    // notifications sent meanwhile): put our presence keys back first, so publishers find our
+    // users again, then re-read every local inbox from the store. A message committed before
+    // the re-read is pushed by it; one committed after is routed here by its publisher.
     this.subscriber.on('ready', () => {
-      if (this.subscribedOnce) {
-        options.log('info', 'redis subscription restored; re-reading inboxes of online users');
-        this.repairAll();
-      }
+      if (this.subscribedOnce) void this.resync('redis subscription restored');
+    });
+    this.commands.on('ready', () => {
+      if (this.subscribedOnce) void this.resync('redis connection restored');
     });
   }
 
@@ -82,6 +108,7 @@ export class RedisCluster implements Presence, DeliveryRouter {
     await this.subscriber.connect();
     await this.subscriber.subscribe(this.channel);
     this.subscribedOnce = true;
+    await this.refresh();
     this.timers.push(setInterval(() => void this.refresh(), Math.max(1000, this.ttlMs / 3)));
     this.timers.push(setInterval(() => this.repairAll(), this.options.repairIntervalMs ?? 30_000));
     for (const timer of this.timers) timer.unref();
@@ -93,9 +120,10 @@ export class RedisCluster implements Presence, DeliveryRouter {
     const mine = [...this.sessions.keys()];
     this.sessions.clear();
     try {
-      await Promise.all(
-        mine.map((u) => this.commands.eval(kReleaseScript, 1, this.key(u), this.options.serverId)),
-      );
+      await Promise.all([
+        ...mine.map((u) => this.commands.eval(kReleaseScript, 1, this.key(u), this.options.serverId)),
+        this.commands.zrem(this.serversKey, this.options.serverId),
+      ]);
     } catch {
       // Redis gone: the keys expire on their own.
     }
@@ -107,12 +135,25 @@ export class RedisCluster implements Presence, DeliveryRouter {
     return `${this.prefix}:presence:${userId}`;
   }
 
+  /** Sorted set of live servers, scored by their last heartbeat (Redis time, ms). */
+  private get serversKey(): string {
+    return `${this.prefix}:servers`;
+  }
+
   // ---- Presence ----
 
   async claim(userId: number, session: ChatSession): Promise<boolean> {
     if (this.sessions.has(userId)) return false;
-    const ok = await this.commands.set(this.key(userId), this.options.serverId, 'PX', this.ttlMs, 'NX');
-    if (ok !== 'OK' || this.sessions.has(userId)) return false;
+    // Free, or held under our own id by no local session: a key left by this server's previous
+    // run (killed, restarted with the same --server-id) does not lock its users out for a TTL.
+    const ok = await this.commands.eval(
+      kRefreshScript,
+      1,
+      this.key(userId),
+      this.options.serverId,
+      this.ttlMs,
+    );
+    if (ok !== 1 || this.sessions.has(userId)) return false;
     this.sessions.set(userId, session);
     return true;
   }
@@ -138,13 +179,22 @@ export class RedisCluster implements Presence, DeliveryRouter {
   // ---- DeliveryRouter ----
 
   route(deliveries: readonly Delivery[]): void {
-    const remote: Delivery[] = [];
     for (const d of deliveries) {
       const session = this.sessions.get(d.userId);
       if (session !== undefined) session.offerPush(d.push);
-      else remote.push(d);
+      else this.remote.push(d);
     }
-    if (remote.length > 0) void this.publish(remote);
+    if (this.remote.length > 0 && !this.publishScheduled) {
+      // A group commit acknowledges its whole batch in one loop turn: one MGET and one
+      // PUBLISH per server for all of it, instead of two round trips per message.
+      this.publishScheduled = true;
+      setImmediate(() => {
+        const remote = this.remote;
+        this.remote = [];
+        this.publishScheduled = false;
+        void this.publish(remote);
+      });
+    }
   }
 
   private async publish(remote: Delivery[]): Promise<void> {
@@ -183,7 +233,15 @@ export class RedisCluster implements Presence, DeliveryRouter {
 
   // ---- upkeep ----
 
+  private async resync(why: string): Promise<void> {
+    this.options.log('info', `${why}; restoring presence and re-reading inboxes of online users`);
+    await this.refresh();
+    this.repairAll();
+  }
+
+  /** Heartbeat (and the sweep of dead servers), then our presence keys. */
   private async refresh(): Promise<void> {
+    await this.heartbeat();
     const entries = [...this.sessions];
     if (entries.length === 0) return;
     try {
@@ -202,6 +260,32 @@ export class RedisCluster implements Presence, DeliveryRouter {
       });
     } catch (error) {
       this.options.log('warn', `presence refresh failed: ${describe(error)}`);
+    }
+  }
+
+  private async heartbeat(): Promise<void> {
+    let dead: string[];
+    try {
+      dead = (await this.commands.eval(
+        kHeartbeatScript,
+        1,
+        this.serversKey,
+        this.options.serverId,
+        this.ttlMs,
+      )) as string[];
+    } catch (error) {
+      this.options.log('warn', `heartbeat failed: ${describe(error)}`);
+      return;
+    }
+    for (const id of dead) {
+      this.options.log('warn', `server ${id} stopped heart-beating; its users are offline now`);
+      const onGone = this.options.onServerGone;
+      if (onGone === undefined) continue;
+      onGone(id).catch((error: unknown) => {
+        this.options.log('warn', `cleanup after server ${id} failed (will retry): ${describe(error)}`);
+        // Back in the set as long dead (NX: unless it came back meanwhile): the next sweep retries.
+        this.commands.zadd(this.serversKey, 'NX', 0, id).catch(() => {});
+      });
     }
   }
 

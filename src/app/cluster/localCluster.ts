@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { type RunningNginx, startNginx } from './nginx.js';
+import { chatServerBin } from './paths.js';
 
 export interface LocalClusterOptions {
   servers: number;
@@ -17,8 +17,10 @@ export interface LocalClusterOptions {
   logLevel: string;
   /** Private directory for Nginx's config, pid and logs. */
   prefix: string;
-  /** Where server output goes. Default: inherited stderr. */
+  /** Where server output goes. Default: dropped. */
   onServerOutput?: (index: number, line: string) => void;
+  /** More chat-server flags for every server (e.g. `['--idle-timeout', '0']`). */
+  extraServerArgs?: readonly string[];
 }
 
 export interface ServerProcess {
@@ -34,15 +36,13 @@ export interface LocalCluster {
   stop(): Promise<void>;
 }
 
-const serverBin = (): string => fileURLToPath(new URL('../bin/chat-server.js', import.meta.url));
-
 /** Starts one chat-server process and resolves once it prints its address. */
 export function spawnChatServer(
   args: readonly string[],
   onLine?: (line: string) => void,
 ): Promise<ServerProcess> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [serverBin(), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [chatServerBin(), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     let seen = '';
     const timer = setTimeout(() => reject(new Error(`chat-server did not start:\n${seen}`)), 20_000);
     const onData = (chunk: Buffer): void => {
@@ -109,6 +109,7 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
           `server-${i}`,
           '--log-level',
           options.logLevel,
+          ...(options.extraServerArgs ?? []),
         ],
         (line) => options.onServerOutput?.(i, line),
       );

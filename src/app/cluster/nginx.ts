@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { packageRoot } from './paths.js';
 
 export interface NginxUpstream {
   host: string;
@@ -75,7 +75,7 @@ export function renderNginxStreamConfig(options: NginxStreamOptions): string {
 
 /** Runs scripts/ensure-nginx.sh (installs nginx + stream module with apt-get when missing). */
 export function ensureNginxInstalled(): void {
-  const script = fileURLToPath(new URL('../../../../scripts/ensure-nginx.sh', import.meta.url));
+  const script = join(packageRoot(), 'scripts/ensure-nginx.sh');
   const result = spawnSync('bash', [script], { stdio: ['ignore', 'inherit', 'inherit'] });
   if (result.status !== 0) throw new Error(`could not install nginx (${script} exited ${result.status})`);
 }

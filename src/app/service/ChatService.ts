@@ -239,6 +239,13 @@ export class ChatService {
       );
       return;
     }
+    if (session.closed) {
+      // The connection went away while the claim was in flight (a cluster presence waits for
+      // Redis): closeSession saw no user to release, so release the claim here or the account
+      // stays "online" on a dead session.
+      await this.presence.release(user.id, session);
+      return;
+    }
     session.userId = user.id;
     session.userName = user.name;
     try {
@@ -251,18 +258,19 @@ export class ChatService {
       if (session.closed) return;
       const sink = (push: ChatPushView): void => this.sendPush(session, push);
       const onInboxError = (error: unknown): void => this.inboxFailed(session, error);
+      const backpressure = (): Promise<void> | undefined => session.transport.whenWritable?.();
       if (session.kind === 'legacy') {
         // The classic client gets its unread messages inside the ack; they count as delivered.
         const unread = await this.store.messages.readInbox(user.id, cursor.ackedSeq, 100_000);
         const offline = unread.map(pushFromEntry);
         session.send(legacyLoginAck(user, friends, groups, offline));
         const last = offline.length > 0 ? offline[offline.length - 1]!.seq : cursor.ackedSeq;
-        this.noteDelivered(session, last);
-        session.inbox = new InboxStream(user.id, last, this.store.messages, sink, onInboxError);
+        if (offline.length > 0) this.noteWritten(session, last);
+        session.inbox = new InboxStream(user.id, last, this.store.messages, sink, onInboxError, backpressure);
       } else {
         this.reply(session, { ...loginAck(user, friends, groups) }, req.reqid);
         const from = Math.min(Math.max(req.lastseq ?? 0, cursor.ackedSeq), cursor.lastSeq);
-        session.inbox = new InboxStream(user.id, from, this.store.messages, sink, onInboxError);
+        session.inbox = new InboxStream(user.id, from, this.store.messages, sink, onInboxError, backpressure);
       }
       await session.inbox.catchUp();
     } catch (error) {
@@ -409,7 +417,7 @@ export class ChatService {
   private sendPush(session: ChatSession, push: ChatPushView): void {
     session.send(session.kind === 'legacy' ? legacyChatMessage(push) : push);
     // A classic client never acks: a push counts as delivered once written to its socket.
-    if (session.kind === 'legacy') this.noteDelivered(session, push.seq);
+    if (session.kind === 'legacy') this.noteWritten(session, push.seq);
   }
 
   private inboxFailed(session: ChatSession, error: unknown): void {
@@ -417,6 +425,43 @@ export class ChatService {
     // The client cannot be told about a gap it does not know of: drop the connection so it
     // logs in again with its lastseq and gets the rest.
     session.transport.close();
+  }
+
+  /**
+   * A classic client never acks: what was sent to it counts as delivered once it has left this
+   * process for the socket. Output still queued here when the connection is force-closed (a
+   * slow reader) is discarded, so those messages stay unacknowledged for the next login.
+   */
+  private noteWritten(session: ChatSession, seq: number): void {
+    const transport = session.transport;
+    if (transport.bytesQueued === undefined) {
+      this.noteDelivered(session, seq);
+      return;
+    }
+    session.unflushed.push({ seq, end: transport.bytesQueued() });
+    this.promoteFlushed(session);
+    if (session.unflushed.length > 0 && !session.flushCheckArmed) {
+      session.flushCheckArmed = true;
+      const check = (): void => {
+        this.promoteFlushed(session);
+        if (session.unflushed.length > 0 && !session.closed) setTimeout(check, this.ackFlushMs).unref();
+        else session.flushCheckArmed = false;
+      };
+      setTimeout(check, this.ackFlushMs).unref();
+    }
+  }
+
+  /** Every unflushed seq whose bytes have left the process counts as delivered. */
+  private promoteFlushed(session: ChatSession): void {
+    const flushed = session.transport.bytesFlushed?.();
+    const pending = session.unflushed;
+    if (flushed === undefined || flushed === null || pending.length === 0) return;
+    let n = 0;
+    while (n < pending.length && pending[n]!.end <= flushed) n++;
+    if (n === 0) return;
+    const seq = pending[n - 1]!.seq;
+    pending.splice(0, n);
+    this.noteDelivered(session, seq);
   }
 
   /** Coalesces delivery acks: one store write per session per `ackFlushMs`, not per message. */
@@ -445,6 +490,8 @@ export class ChatService {
   private async endLogin(session: ChatSession): Promise<void> {
     const userId = session.userId;
     if (userId === null) return;
+    this.promoteFlushed(session);
+    session.unflushed = [];
     await this.flushAck(session);
     session.inbox?.close();
     session.inbox = null;
@@ -454,7 +501,7 @@ export class ChatService {
     await this.presence.release(userId, session);
     if (this.presence.local(userId) === undefined) {
       try {
-        await this.store.users.setState(userId, 'offline', null);
+        await this.store.users.setState(userId, 'offline', this.options.serverId);
       } catch (error) {
         this.reportError(error, `offline state of user ${userId}`);
       }
