@@ -9,11 +9,15 @@ import type { ChatSession, CodecKind, SessionTransport } from '../service/ChatSe
 /** What a connection asks of its server. */
 export interface ConnectionHost {
   readonly maxMessageBytes: number;
+  /** Pending output at which bulk sends (inbox catch-up) wait for the client to read. */
+  readonly outputPauseBytes: number;
   openSession(transport: SessionTransport): ChatSession;
   log(level: 'debug' | 'info' | 'warn', message: string): void;
 }
 
 const kBrace = 0x7b;
+/** How often a paused bulk send checks whether the client has read enough (ms). */
+const kDrainPollMs = 2;
 
 /**
  * One client connection of the chat server: picks the codec from the first byte (PROTOCOL.md
@@ -29,6 +33,8 @@ export class ChatConnection implements SessionTransport {
   private splitter: LegacyFrameSplitter | null = null;
   private decided = false;
   private sawFrame = false;
+  /** Bytes passed to the socket by `send` so far. */
+  private queued = 0;
 
   constructor(
     private readonly conn: TcpConnection,
@@ -115,7 +121,10 @@ export class ChatConnection implements SessionTransport {
   send(message: object): void {
     if (!this.conn.connected) return;
     if (this.kind === 'legacy') {
-      if (legacyMaySend((message as { msgid?: unknown }).msgid)) this.conn.send(legacyCodec.encode(message));
+      if (!legacyMaySend((message as { msgid?: unknown }).msgid)) return;
+      const bytes = legacyCodec.encode(message);
+      this.conn.send(bytes);
+      this.queued += bytes.length;
       return;
     }
     let bytes: Uint8Array;
@@ -130,10 +139,33 @@ export class ChatConnection implements SessionTransport {
       return;
     }
     this.conn.send(bytes);
+    this.queued += bytes.length;
+  }
+
+  bytesQueued(): number {
+    return this.queued;
+  }
+
+  bytesFlushed(): number | null {
+    return this.conn.connected ? this.queued - this.conn.pendingOutputBytes() : null;
   }
 
   close(): void {
     this.conn.forceClose();
+  }
+
+  /** Paused above `outputPauseBytes` of pending output, until it is down to a half of that. */
+  whenWritable(): Promise<void> | undefined {
+    const conn = this.conn;
+    if (!conn.connected || conn.pendingOutputBytes() < this.host.outputPauseBytes) return undefined;
+    const resumeAt = this.host.outputPauseBytes / 2;
+    return new Promise((resolve) => {
+      const poll = (): void => {
+        if (!conn.connected || conn.pendingOutputBytes() <= resumeAt) resolve();
+        else conn.loop.runAfter(kDrainPollMs, poll);
+      };
+      conn.loop.runAfter(kDrainPollMs, poll);
+    });
   }
 
   pauseInput(): void {

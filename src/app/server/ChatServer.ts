@@ -41,6 +41,8 @@ const kDefaultPort = 6000;
 export class ChatServer implements ConnectionHost {
   readonly service: ChatService;
   readonly maxMessageBytes: number;
+  /** Half the high-water mark: bulk sends pause there, well before a slow reader is cut off. */
+  readonly outputPauseBytes: number;
   private readonly tcp: TcpServer;
   private readonly loop: EventLoop;
   private readonly idleTimeoutMs: number;
@@ -61,6 +63,7 @@ export class ChatServer implements ConnectionHost {
     this.idleTimeoutMs = options.idleTimeoutMs ?? 90_000;
     this.idleLegacy = options.idleTimeoutLegacy ?? false;
     this.highWaterMark = options.highWaterMarkBytes ?? 8 * 1024 * 1024;
+    this.outputPauseBytes = Math.max(1, Math.floor(this.highWaterMark / 2));
     this.maxMessageBytes = options.maxMessageBytes ?? Limits.MAX_MESSAGE_BYTES;
     this.serverId = options.serverId ?? `${host}:${port}`;
     const presence = options.presence ?? new LocalPresence();
@@ -91,10 +94,15 @@ export class ChatServer implements ConnectionHost {
    * output flushed, users marked offline. The store stays open (its owner closes it).
    */
   async stop(graceMs = 5000): Promise<void> {
-    await this.tcp.stopAccepting();
+    // Not awaited here: the listener's close completes only once every connection is gone,
+    // which is what tcp.stop() below brings about.
+    const notAccepting = this.tcp.stopAccepting();
     await this.service.flush();
     await this.tcp.stop({ graceMs });
+    await notAccepting;
     await Promise.all(this.closing);
+    // Requests read while the connections were closing: commit them before the store closes.
+    await this.service.flush();
   }
 
   openSession(transport: SessionTransport): ChatSession {

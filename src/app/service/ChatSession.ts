@@ -13,6 +13,19 @@ export interface SessionTransport {
   /** Stop / resume reading requests (the session's queue is full / drained). */
   pauseInput(): void;
   resumeInput(): void;
+  /**
+   * Output backpressure for bulk sends (an inbox catch-up): undefined when the connection can take
+   * more now, else a promise that resolves once its pending output has drained (or it closed).
+   * Optional: a transport without it is never waited for.
+   */
+  whenWritable?(): Promise<void> | undefined;
+  /**
+   * Output accounting, for clients that never acknowledge (legacy): bytes accepted by `send` so
+   * far, and how many of them have left the process for the socket (null once the connection is
+   * down: whatever was still queued then is lost). Optional: without it a send counts as written.
+   */
+  bytesQueued?(): number;
+  bytesFlushed?(): number | null;
   /** A short name for logs. */
   readonly peer: string;
 }
@@ -37,6 +50,12 @@ export class ChatSession {
   /** Highest seq written to the store as acknowledged. */
   flushedAck = 0;
   ackTimerArmed = false;
+  /**
+   * Legacy only: seqs sent to the connection, each with the connection's byte count once it was
+   * queued, that are not yet known to have reached the socket; they count as delivered then.
+   */
+  unflushed: { seq: number; end: number }[] = [];
+  flushCheckArmed = false;
 
   private readonly queue: unknown[] = [];
   private head = 0;

@@ -36,6 +36,10 @@ export function pushFromEntry(e: InboxEntry): ChatPushView {
  * The store is the source of truth; notifications are hints. A notification for exactly the
  * next seq is pushed straight away (the common case, no query); anything else — a gap after
  * a lost or reordered notification, a login with history — is repaired by reading the inbox.
+ *
+ * Reading the inbox goes at the pace of the connection (`backpressure`): a long backlog is not
+ * dumped into the socket faster than the client reads it, which would trip the slow-reader
+ * limit at every login and leave the backlog undeliverable.
  */
 export class InboxStream {
   private pulling = false;
@@ -48,6 +52,8 @@ export class InboxStream {
     private readonly source: InboxSource,
     private readonly sink: (push: ChatPushView) => void,
     private readonly onError: (error: unknown) => void,
+    /** Undefined when more may be pushed now, else resolves when it may. */
+    private readonly backpressure: () => Promise<void> | undefined = () => undefined,
   ) {}
 
   get lastPushedSeq(): number {
@@ -86,6 +92,8 @@ export class InboxStream {
             if (entry.seq <= this.lastPushed) continue;
             this.lastPushed = entry.seq;
             this.sink(pushFromEntry(entry));
+            const wait = this.backpressure();
+            if (wait !== undefined) await wait;
           }
           if (entries.length < kPageSize) break;
         }
