@@ -48,6 +48,9 @@ export interface ChatServiceOptions {
 /** Which reply id carries the errors of each request id (PROTOCOL.md §2); others use ERROR (20). */
 const kAckFor: Readonly<Record<number, number>> = { 1: 2, 3: 16, 4: 5, 6: 11, 7: 13, 8: 14, 9: 15, 10: 12 };
 
+/** Most offline messages put inside a classic LOGIN_MSG_ACK. */
+const kLegacyOfflinePage = 500;
+
 type Handler = (session: ChatSession, req: ChatRequest) => Promise<void> | undefined;
 
 /**
@@ -260,8 +263,9 @@ export class ChatService {
       const onInboxError = (error: unknown): void => this.inboxFailed(session, error);
       const backpressure = (): Promise<void> | undefined => session.transport.whenWritable?.();
       if (session.kind === 'legacy') {
-        // The classic client gets its unread messages inside the ack; they count as delivered.
-        const unread = await this.store.messages.readInbox(user.id, cursor.ackedSeq, 100_000);
+        // The classic client gets its unread messages inside the ack (at most a page, so the ack
+        // stays far below the slow-reader limit); the rest follow as ordinary pushes.
+        const unread = await this.store.messages.readInbox(user.id, cursor.ackedSeq, kLegacyOfflinePage);
         const offline = unread.map(pushFromEntry);
         session.send(legacyLoginAck(user, friends, groups, offline));
         const last = offline.length > 0 ? offline[offline.length - 1]!.seq : cursor.ackedSeq;
