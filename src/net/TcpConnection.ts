@@ -39,6 +39,7 @@ export class TcpConnection {
   private undelivered = false;
   private dispatching = false;
   private sendsThisDispatch = 0;
+  private tickCorked = false;
   private closeTimer: TimerId | null = null;
   private highWaterMark = kDefaultHighWaterMark;
 
@@ -130,9 +131,15 @@ export class TcpConnection {
   send(data: string | Uint8Array | Buffer): void {
     if (this.stateValue !== 'connected') return;
     const socket = this.socket;
-    if (this.dispatching && ++this.sendsThisDispatch === 2) {
+    if (this.dispatching) {
       // Several sends from one message callback: gather them into one writev.
+      if (++this.sendsThisDispatch === 2) socket.cork();
+    } else if (!this.tickCorked) {
+      // Sends from timers and promise callbacks (a commit acknowledging many messages, say):
+      // gather everything sent in this tick into one writev.
+      this.tickCorked = true;
       socket.cork();
+      process.nextTick(this.uncorkTick);
     }
     const before = socket.writableLength;
     if (data instanceof Buffer) {
@@ -263,6 +270,11 @@ export class TcpConnection {
       this.uncorkIfDispatching();
     }
   }
+
+  private readonly uncorkTick = (): void => {
+    this.tickCorked = false;
+    this.socket.uncork();
+  };
 
   private uncorkIfDispatching(): void {
     if (this.sendsThisDispatch >= 2) {

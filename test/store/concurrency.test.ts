@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { ChatStore } from '../../src/app/model/ChatStore.js';
 import type { AppendResult, NewMessage } from '../../src/app/model/types.js';
 import { openStore } from '../../src/app/store/openStore.js';
-import { createUsers, oneToOne, STORE_KINDS, useTestStore } from './harness.js';
+import { createUsers, oneToOne, openStoreWithoutRetries, STORE_KINDS, useTestStore } from './harness.js';
 
 /** Recipients overlap on purpose (everyone writes to everyone), so writers contend on counters. */
 function randomBatch(users: readonly number[], size: number, tag: string): NewMessage[] {
@@ -108,6 +108,53 @@ describe('two SQLite stores on one file in one process', () => {
       await expectConsistentInboxes(second, users, all.flat());
     } finally {
       await second.close();
+    }
+  });
+});
+
+/** Appends 100-, 500- and 250-message batches, each with 20 of `retried` in the middle. */
+async function bulkWriter(store: ChatStore, users: readonly number[], tag: string, retried: NewMessage[]) {
+  const sent: { key: string; result: AppendResult }[] = [];
+  for (const size of [100, 500, 250]) {
+    const batch = randomBatch(users, size, `${tag}-${size}`);
+    batch.splice(size / 2, 0, ...retried.slice(size % 40, (size % 40) + 20));
+    const results = await store.messages.append(batch);
+    for (const [i, m] of batch.entries()) sent.push({ key: `${m.sender}/${m.cmid}`, result: results[i]! });
+  }
+  return sent;
+}
+
+describe.each(STORE_KINDS)('concurrent group-commit-sized appends on %s', (kind) => {
+  const t = useTestStore(kind);
+
+  it('3 stores x 2 callers with 100-500 message batches and shared retries stay consistent', async () => {
+    const users = await createUsers(t.store, 12, 'bulk');
+    // Every caller also sends the same (sender, cmid) pairs, as a client retrying through several
+    // servers would: each is stored once, whichever append gets there first.
+    const retried = Array.from({ length: 40 }, (_, i) =>
+      oneToOne(users[i % 12]!, users[(i + 1) % 12]!, `retried ${i}`, `retried-${i}`),
+    );
+    // No retries: a deadlock between the appends would fail the test instead of being hidden.
+    const stores = await Promise.all([0, 1, 2].map(() => openStoreWithoutRetries(t.url)));
+    try {
+      const work = stores.flatMap((s, p) => [0, 1].map((w) => bulkWriter(s, users, `s${p}w${w}`, retried)));
+      const sent = (await Promise.all(work)).flat();
+      await expectConsistentInboxes(
+        t.store,
+        users,
+        sent.map((s) => s.result),
+      );
+
+      const byKey = new Map<string, AppendResult[]>();
+      for (const { key, result } of sent) byKey.set(key, [...(byKey.get(key) ?? []), result]);
+      for (const copies of byKey.values()) {
+        expect(new Set(copies.map((r) => r.mid)).size).toBe(1);
+        expect(copies.filter((r) => !r.duplicate)).toHaveLength(1);
+      }
+      const mids = sent.filter((s) => !s.result.duplicate).map((s) => s.result.mid);
+      expect(new Set(mids).size).toBe(byKey.size);
+    } finally {
+      await Promise.all(stores.map((s) => s.close()));
     }
   });
 });

@@ -1,24 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MysqlDriver } from '../../src/app/store/MysqlDriver.js';
-import { parseStoreUrl } from '../../src/app/store/openStore.js';
 import type { SqlDriver } from '../../src/app/store/SqlDriver.js';
-import { SqliteDriver } from '../../src/app/store/SqliteDriver.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
-import { STORE_KINDS } from './harness.js';
-
-async function openDriver(url: string): Promise<SqlDriver> {
-  const loc = parseStoreUrl(url);
-  if (loc.kind === 'sqlite') return new SqliteDriver(loc.path);
-  const { kind: _kind, ...options } = loc;
-  return MysqlDriver.open(options);
-}
+import { openTestDriver, STORE_KINDS } from './harness.js';
 
 describe.each(STORE_KINDS)('SqlDriver on %s', (kind) => {
   let db: TestDatabase;
   let driver: SqlDriver;
   beforeAll(async () => {
     db = await createTestDatabase(kind);
-    driver = await openDriver(db.url);
+    driver = await openTestDriver(db.url);
     await driver.execute('CREATE TABLE kv (k VARCHAR(64) NOT NULL PRIMARY KEY, v INT NOT NULL)');
   });
   afterAll(async () => {
@@ -98,7 +88,7 @@ describe('MysqlDriver specifics', () => {
   let driver: SqlDriver;
   beforeAll(async () => {
     db = await createTestDatabase('mysql');
-    driver = await openDriver(db.url);
+    driver = await openTestDriver(db.url);
     await driver.execute('CREATE TABLE counters (id INT NOT NULL PRIMARY KEY, v INT NOT NULL) ENGINE=InnoDB');
     await driver.execute('INSERT INTO counters (id, v) VALUES (1, 0), (2, 0)');
   });

@@ -1,8 +1,12 @@
 /** Shared setup for the store suites: each describe block gets its own fresh database. */
 import { afterAll, beforeAll } from 'vitest';
-import type { ChatStore } from '../../src/app/model/ChatStore.js';
+import { type ChatStore, createChatStore } from '../../src/app/model/ChatStore.js';
 import type { NewMessage } from '../../src/app/model/types.js';
-import { openStore } from '../../src/app/store/openStore.js';
+import { MysqlDriver } from '../../src/app/store/MysqlDriver.js';
+import { migrate } from '../../src/app/store/migrations.js';
+import { openStore, parseStoreUrl } from '../../src/app/store/openStore.js';
+import type { SqlDriver } from '../../src/app/store/SqlDriver.js';
+import { SqliteDriver } from '../../src/app/store/SqliteDriver.js';
 import { createTestDatabase, type StoreKind, type TestDatabase } from '../helpers/db.js';
 
 export const STORE_KINDS: readonly StoreKind[] = ['sqlite', 'mysql'];
@@ -54,4 +58,25 @@ export async function createUsers(store: ChatStore, n: number, prefix = 'u'): Pr
 
 export function oneToOne(sender: number, to: number, body: string, cmid: string | null = null): NewMessage {
   return { sender, cmid, kind: 'one', target: to, body, time: '2024-05-01 12:00:00', recipients: [to] };
+}
+
+/** A bare driver (no migrations) on a store URL, for driver- and migration-level tests. */
+export async function openTestDriver(url: string): Promise<SqlDriver> {
+  const loc = parseStoreUrl(url);
+  if (loc.kind === 'sqlite') return new SqliteDriver(loc.path);
+  const { kind: _kind, ...options } = loc;
+  return MysqlDriver.open(options);
+}
+
+/**
+ * A store whose MySQL transactions run once: a deadlock or lock wait timeout fails the call
+ * (UNAVAILABLE) instead of being retried, so tests can assert that none happens.
+ */
+export async function openStoreWithoutRetries(url: string): Promise<ChatStore> {
+  const loc = parseStoreUrl(url);
+  if (loc.kind === 'sqlite') return openStore(url);
+  const { kind: _kind, ...options } = loc;
+  const driver = await MysqlDriver.open({ ...options, maxAttempts: 1 });
+  await migrate(driver);
+  return createChatStore(driver);
 }

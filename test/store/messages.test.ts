@@ -109,6 +109,49 @@ describe.each(STORE_KINDS)('MessageModel on %s', (kind) => {
     expect(inbox.map((e) => e.body)).toEqual(['one', 'other sender, same cmid', 'no cmid', 'no cmid', 'new']);
   });
 
+  it('stores a batch larger than one statement, with a retried cmid past the first statement', async () => {
+    const [a, b] = await createUsers(t.store, 2, 'big');
+    const [earlier] = await t.store.messages.append([oneToOne(a!, b!, 'earlier', 'big-700')]);
+    const batch = Array.from({ length: 1200 }, (_, i) => oneToOne(a!, b!, `m${i}`, `big-${i}`));
+    batch[1100] = oneToOne(a!, b!, 'repeats m5', 'big-5');
+    const results = await t.store.messages.append(batch);
+    expect(results[700]).toEqual({ mid: earlier!.mid, duplicate: true, deliveries: [] });
+    expect(results[1100]).toEqual({ mid: results[5]!.mid, duplicate: true, deliveries: [] });
+    const fresh = results.filter((r) => !r.duplicate);
+    expect(fresh).toHaveLength(1198);
+    // mids grow in batch order; seqs continue the inbox without gaps.
+    expect(fresh.map((r) => r.mid)).toEqual(fresh.map((r) => r.mid).sort((x, y) => x - y));
+    expect(fresh[0]!.mid).toBeGreaterThan(earlier!.mid);
+    expect(fresh.map((r) => r.deliveries[0]!.seq)).toEqual(fresh.map((_, i) => i + 2));
+    const inbox = await t.store.messages.readInbox(b!, 0, 2000);
+    expect(inbox.map((e) => e.mid)).toEqual([earlier!.mid, ...fresh.map((r) => r.mid)]);
+    expect(await t.store.messages.cursor(b!)).toEqual({ lastSeq: 1199, ackedSeq: 0 });
+  });
+
+  it('splits a batch of long bodies into statements below max_allowed_packet', async () => {
+    const [a, b] = await createUsers(t.store, 2, 'long');
+    // 300 bodies of 60,000 bytes: 18 MB, more than MariaDB's default 16 MB packet in one INSERT.
+    const body = (i: number) => `${i}:`.padEnd(60_000, 'x');
+    const results = await t.store.messages.append(
+      Array.from({ length: 300 }, (_, i) => oneToOne(a!, b!, body(i), `long-${i}`)),
+    );
+    expect(results.filter((r) => !r.duplicate)).toHaveLength(300);
+    const inbox = await t.store.messages.readInbox(b!, 290, 100);
+    expect(inbox.map((e) => e.body)).toEqual([290, 291, 292, 293, 294, 295, 296, 297, 298, 299].map(body));
+  });
+
+  it('recognises a retried cmid that is not well-formed UTF-16 (a lone surrogate from JSON)', async () => {
+    const [a, b] = await createUsers(t.store, 2, 'surrogate');
+    const cmid = JSON.parse('"id-\\ud800"') as string;
+    const [first] = await t.store.messages.append([oneToOne(a!, b!, 'once', cmid)]);
+    const [again] = await t.store.messages.append([oneToOne(a!, b!, 'once', cmid)]);
+    expect(again).toEqual({ mid: first!.mid, duplicate: true, deliveries: [] });
+    // Both stores keep such text the way UTF-8 can carry it: the lone surrogate becomes U+FFFD.
+    const name = `lone\ud800-${uniqueName('')}`;
+    const id = await t.store.users.create(name, 'pw');
+    expect((await t.store.users.findById(id))?.name).toBe(name.replace('\ud800', '\ufffd'));
+  });
+
   it('stores messages without recipients and delivers a repeated recipient once', async () => {
     const [a, b] = await createUsers(t.store, 2, 'edge');
     const [alone, twice] = await t.store.messages.append([

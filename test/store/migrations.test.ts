@@ -1,10 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { StoreError } from '../../src/app/store/errors.js';
-import { MysqlDriver } from '../../src/app/store/MysqlDriver.js';
 import { migrate, SCHEMA_VERSION } from '../../src/app/store/migrations.js';
 import { openStore } from '../../src/app/store/openStore.js';
 import type { SqlDriver } from '../../src/app/store/SqlDriver.js';
-import { SqliteDriver } from '../../src/app/store/SqliteDriver.js';
 import {
   createTestDatabase,
   createTestSqlitePath,
@@ -12,9 +10,18 @@ import {
   testMysqlUrl,
   uniqueMysqlDatabaseName,
 } from '../helpers/db.js';
-import { STORE_KINDS } from './harness.js';
+import { oneToOne, openTestDriver, STORE_KINDS } from './harness.js';
 
-const TABLES = ['chat_groups', 'friends', 'group_members', 'inbox', 'inbox_cursors', 'messages', 'users'];
+const TABLES = [
+  'chat_groups',
+  'friends',
+  'group_members',
+  'id_counters',
+  'inbox',
+  'inbox_cursors',
+  'messages',
+  'users',
+];
 
 async function tableNames(driver: SqlDriver): Promise<string[]> {
   const sql =
@@ -29,22 +36,11 @@ async function versions(driver: SqlDriver): Promise<number[]> {
   return rows.map((r) => r.version);
 }
 
-async function openDriver(kind: 'sqlite' | 'mysql', url: string): Promise<SqlDriver> {
-  if (kind === 'sqlite') return new SqliteDriver(url.slice('sqlite:'.length));
-  const u = new URL(url);
-  return MysqlDriver.open({
-    host: u.hostname,
-    port: Number(u.port),
-    user: u.username,
-    database: u.pathname.slice(1),
-  });
-}
-
 describe.each(STORE_KINDS)('migrations on %s', (kind) => {
   it('creates every table once; running again and concurrently changes nothing', async () => {
     const db = await createTestDatabase(kind);
-    const a = await openDriver(kind, db.url);
-    const b = await openDriver(kind, db.url);
+    const a = await openTestDriver(db.url);
+    const b = await openTestDriver(db.url);
     try {
       // Two drivers (two pools / connections) race on a fresh database, then run again.
       expect(await Promise.all([migrate(a), migrate(b)])).toEqual([SCHEMA_VERSION, SCHEMA_VERSION]);
@@ -72,9 +68,56 @@ describe.each(STORE_KINDS)('migrations on %s', (kind) => {
     }
   });
 
+  it('starts the mid counter after the messages of a v1 database, even ones written by v1 code later', async () => {
+    const db = await createTestDatabase(kind);
+    const driver = await openTestDriver(db.url);
+    try {
+      expect(await migrate(driver, 1)).toBe(1);
+      // What v1 code leaves behind: users with cursors, messages with AUTO_INCREMENT mids.
+      const legacy = (cmid: string) =>
+        driver.execute(
+          "INSERT INTO messages (sender, cmid, kind, target, body, sent_at) VALUES (1, ?, 'one', 2, 'v1', 't')",
+          [cmid],
+        );
+      await driver.execute("INSERT INTO users (id, name, password_hash) VALUES (1, 'a', 'h'), (2, 'b', 'h')");
+      await driver.execute('INSERT INTO inbox_cursors (user_id) VALUES (1), (2)');
+      for (const cmid of ['v1-a', 'v1-b', 'v1-c']) await legacy(cmid);
+      await driver.execute(
+        "INSERT INTO messages (mid, sender, cmid, kind, target, body, sent_at) VALUES (41, 1, 'v1-d', 'one', 2, 'v1', 't')",
+      );
+
+      expect(await migrate(driver)).toBe(SCHEMA_VERSION);
+      const counter = () => driver.query<{ lastId: number }>('SELECT last_id AS lastId FROM id_counters');
+      expect(await counter()).toEqual([{ lastId: 41 }]);
+      expect(await migrate(driver)).toBe(SCHEMA_VERSION);
+      expect(await counter()).toEqual([{ lastId: 41 }]);
+
+      const store = await openStore(db.url);
+      try {
+        const send = (cmid: string) => store.messages.append([oneToOne(1, 2, 'v2', cmid)]);
+        expect((await send('v2-a'))[0]).toMatchObject({ mid: 42, duplicate: false });
+        // v1 code still running during a rolling upgrade takes the next AUTO_INCREMENT mid
+        // itself; the next append runs into it, moves the counter past it and goes on.
+        await legacy('v1-e');
+        const [{ mid: v1Mid } = { mid: 0 }] = await driver.query<{ mid: number }>(
+          "SELECT mid FROM messages WHERE cmid = 'v1-e'",
+        );
+        expect(v1Mid).toBe(43);
+        expect((await send('v2-b'))[0]).toMatchObject({ mid: 44, duplicate: false });
+        expect((await send('v1-b'))[0]).toEqual({ mid: 2, duplicate: true, deliveries: [] });
+        expect(await counter()).toEqual([{ lastId: 44 }]);
+      } finally {
+        await store.close();
+      }
+    } finally {
+      await driver.close();
+      await db.drop();
+    }
+  });
+
   it('refuses a database migrated by newer code', async () => {
     const db = await createTestDatabase(kind);
-    const driver = await openDriver(kind, db.url);
+    const driver = await openTestDriver(db.url);
     try {
       await migrate(driver);
       await driver.execute('INSERT INTO schema_version (version, description, applied_at) VALUES (?, ?, ?)', [
@@ -94,10 +137,15 @@ describe.each(STORE_KINDS)('migrations on %s', (kind) => {
 
   it('fails statements after close with UNAVAILABLE', async () => {
     const db = await createTestDatabase(kind);
-    const store = await openStore(db.url);
-    await store.close();
-    await expect(store.users.findById(1)).rejects.toMatchObject({ code: 'UNAVAILABLE' });
-    await db.drop();
+    try {
+      const store = await openStore(db.url);
+      await store.close();
+      await expect(store.users.findById(1)).rejects.toMatchObject({ code: 'UNAVAILABLE' });
+      await expect(store.messages.append([])).resolves.toEqual([]); // nothing to store, no statement
+      await expect(store.close()).resolves.toBeUndefined(); // closing twice is harmless
+    } finally {
+      await db.drop();
+    }
   });
 });
 

@@ -39,7 +39,7 @@ function releaseFileMutex(path: string): void {
   if (entry && --entry.users === 0) fileMutexes.delete(path);
 }
 
-/** Prepared statements kept per SQL string; statement shapes are bounded (see pow2Chunks). */
+/** Prepared statements kept per SQL string; shapes are bounded (multi-row statements hold ≤ 512 rows). */
 const STATEMENT_CACHE_LIMIT = 1000;
 
 /**
@@ -148,7 +148,7 @@ export class SqliteDriver implements SqlDriver {
   private all<T>(sql: string, params: readonly SqlParam[]): T[] {
     const stmt = this.statement(sql);
     try {
-      return stmt.all(...params) as T[];
+      return stmt.all(...wellFormed(params)) as T[];
     } catch (err) {
       throw mapSqliteError(err);
     }
@@ -157,7 +157,7 @@ export class SqliteDriver implements SqlDriver {
   private run(sql: string, params: readonly SqlParam[]): ExecResult {
     const stmt = this.statement(sql);
     try {
-      const r = stmt.run(...params);
+      const r = stmt.run(...wellFormed(params));
       return { affectedRows: r.changes, insertId: Number(r.lastInsertRowid) };
     } catch (err) {
       throw mapSqliteError(err);
@@ -216,6 +216,17 @@ class SqliteTransaction implements SqlExecutor {
       return Promise.reject(err);
     }
   }
+}
+
+const SURROGATE = /[\uD800-\uDFFF]/;
+
+/**
+ * better-sqlite3 writes a lone surrogate as WTF-8 bytes and reads them back as three U+FFFD; mysql2
+ * writes U+FFFD. Binding the UTF-8 round trip makes both stores keep the same string.
+ */
+function wellFormed(params: readonly SqlParam[]): readonly SqlParam[] {
+  if (!params.some((p) => typeof p === 'string' && SURROGATE.test(p))) return params;
+  return params.map((p) => (typeof p === 'string' ? Buffer.from(p, 'utf8').toString('utf8') : p));
 }
 
 const UNAVAILABLE_CODES = /^SQLITE_(BUSY|LOCKED|FULL|IOERR|CANTOPEN|READONLY|NOMEM|CORRUPT|NOTADB)/;

@@ -119,6 +119,28 @@ const MIGRATIONS: readonly Migration[] = [
       }),
     ],
   },
+  {
+    version: 2,
+    description: 'id_counters: message ids handed out per append batch',
+    statements: (ctx) => [
+      // Named counters, each row locked by the transactions that take ids from it. Appends take
+      // a block of mids with one statement, so their messages go in as multi-row INSERTs (which
+      // do not report each row's AUTO_INCREMENT id portably).
+      ...createTable(ctx, {
+        name: 'id_counters',
+        columns: ['name VARCHAR(32) NOT NULL PRIMARY KEY', 'last_id BIGINT NOT NULL'],
+        clustered: true,
+      }),
+      // Starts past every stored message (on SQLite also past any id AUTOINCREMENT handed out);
+      // an existing row is kept, so a repeated run never moves the counter back.
+      `${ctx.d.insertIgnore} INTO id_counters (name, last_id) SELECT 'messages.mid', ${
+        ctx.mysql
+          ? 'COALESCE(MAX(mid), 0) FROM messages'
+          : 'MAX(COALESCE((SELECT MAX(mid) FROM messages), 0), ' +
+            "COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'messages'), 0))"
+      }`,
+    ],
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]?.version ?? 0;
@@ -126,9 +148,9 @@ export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]?.version ?? 0;
 /**
  * Brings the schema up to SCHEMA_VERSION and returns it. Safe to run any number of times and from
  * several processes at once: runs hold a cross-process lock, skip applied versions, and every
- * statement is idempotent besides.
+ * statement is idempotent besides. `upTo` stops at an older version (tests of upgrades).
  */
-export function migrate(driver: SqlDriver): Promise<number> {
+export function migrate(driver: SqlDriver, upTo = SCHEMA_VERSION): Promise<number> {
   return driver.exclusive('schema-migrations', async (ex) => {
     const mysql = ex.dialect === 'mysql';
     const ctx: MigrationContext = {
@@ -149,14 +171,14 @@ export function migrate(driver: SqlDriver): Promise<number> {
       );
     }
     for (const m of MIGRATIONS) {
-      if (m.version <= current) continue;
+      if (m.version <= current || m.version > upTo) continue;
       for (const sql of m.statements(ctx)) await ex.execute(sql);
       await ex.execute(
         `${ctx.d.insertIgnore} INTO schema_version (version, description, applied_at) VALUES (?, ?, ?)`,
         [m.version, m.description, new Date().toISOString()],
       );
     }
-    return SCHEMA_VERSION;
+    return Math.max(current, Math.min(upTo, SCHEMA_VERSION));
   });
 }
 

@@ -3,25 +3,40 @@ export function placeholders(n: number): string {
   return new Array<string>(n).fill('?').join(', ');
 }
 
+const rowPlaceholderCache = new Map<string, string>();
+
 /** `(?, ?), (?, ?)` for `rows` rows of `cols` values, for multi-row INSERT … VALUES. */
 export function rowPlaceholders(rows: number, cols: number): string {
-  const row = `(${placeholders(cols)})`;
-  return new Array<string>(rows).fill(row).join(', ');
+  const key = `${rows}x${cols}`;
+  let text = rowPlaceholderCache.get(key);
+  if (text === undefined) {
+    text = new Array<string>(rows).fill(`(${placeholders(cols)})`).join(', ');
+    // Statement shapes are few (chunked sizes); the bound only guards against unusual callers.
+    if (rowPlaceholderCache.size < 4096) rowPlaceholderCache.set(key, text);
+  }
+  return text;
 }
 
+/** Padded sizes: powers of two up to 16, then multiples of 16. */
+const PAD_STEP = 16;
+
 /**
- * Splits `items` into chunks whose sizes are powers of two (at most `max`, itself a power of two),
- * in order. Statements built per chunk then come in only log2(max)+1 shapes, so the prepared
- * statement caches of both drivers stay small however the batch sizes vary.
+ * Splits the values of an IN list (or the rows of an idempotent upsert) into chunks of at most
+ * `max` (a multiple of 16), padding the last one with copies of its last item up to a power of
+ * two (≤ 16) or a multiple of 16: a repeated IN value or upserted row changes nothing. Each `max`
+ * values take one statement, statements come in at most max/16 + 4 shapes, and padding adds at
+ * most 15 values.
  */
-export function pow2Chunks<T>(items: readonly T[], max = 256): T[][] {
-  const chunks: T[][] = [];
-  let start = 0;
-  while (start < items.length) {
-    let size = max;
-    while (size > items.length - start) size >>= 1;
-    chunks.push(items.slice(start, start + size));
-    start += size;
+export function paddedChunks<T>(items: readonly T[], max: number): T[][] {
+  const out: T[][] = [];
+  for (let start = 0; start < items.length; start += max) {
+    const chunk = items.slice(start, start + max);
+    let size = 1;
+    while (size < chunk.length && size < PAD_STEP) size <<= 1;
+    if (size < chunk.length) size = Math.ceil(chunk.length / PAD_STEP) * PAD_STEP;
+    const last = chunk[chunk.length - 1] as T;
+    while (chunk.length < size) chunk.push(last);
+    out.push(chunk);
   }
-  return chunks;
+  return out;
 }
