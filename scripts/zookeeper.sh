@@ -3,8 +3,10 @@
 #
 #   bash scripts/zookeeper.sh install          installs Debian's `zookeeper` package if missing (idempotent, quiet)
 #   bash scripts/zookeeper.sh classpath        prints the java class path of the installed server
-#   bash scripts/zookeeper.sh start PORT DIR   runs a private standalone server in the foreground
-#                                              (exec: the caller's pid is the JVM's, so signals reach it)
+#   bash scripts/zookeeper.sh start PORT DIR [TICK_MS]
+#                                              runs a private standalone server in the foreground
+#                                              (exec: the caller's pid is the JVM's, so signals reach it);
+#                                              sessions may last 2..20 ticks (default tick 2000 ms)
 #
 # The package only provides the jars; nothing here touches the system service (/etc/init.d).
 set -euo pipefail
@@ -47,25 +49,30 @@ classpath() {
 start() {
   local port="${1:?usage: zookeeper.sh start PORT DIR}"
   local dir="${2:?usage: zookeeper.sh start PORT DIR}"
+  local tick="${3:-2000}"
   if need_install; then
     echo "zookeeper.sh: ZooKeeper is not installed; run: bash scripts/zookeeper.sh install" >&2
     exit 1
   fi
   mkdir -p "$dir"
-  # Small heap, quick start; admin server off so it does not take port 8080.
+  # Small heap, quick start; admin server off so it does not take port 8080; no cap on
+  # connections per client address (the default 60 is easy to reach from one test machine).
   exec java -Xmx256m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Xshare:auto \
     -Dzookeeper.admin.enableServer=false -Dzookeeper.4lw.commands.whitelist='*' \
     -Dzookeeper.jmx.log4j.disable=true -Dlog4j.configuration=file:/dev/null \
     -Dzookeeper.root.logger=WARN,CONSOLE \
-    -cp "$(classpath)" org.apache.zookeeper.server.ZooKeeperServerMain "$port" "$dir"
+    -cp "$(classpath)" org.apache.zookeeper.server.ZooKeeperServerMain "$port" "$dir" "$tick" 0
 }
 
 case "${1:-}" in
   install) install ;;
   classpath) classpath ;;
-  start) shift; start "$@" ;;
+  start)
+    shift
+    start "$@"
+    ;;
   *)
-    echo "usage: zookeeper.sh install | classpath | start PORT DIR" >&2
+    echo "usage: zookeeper.sh install | classpath | start PORT DIR [TICK_MS]" >&2
     exit 2
     ;;
 esac

@@ -177,6 +177,17 @@ export class TcpConnection {
     this.socket.destroy();
   }
 
+  /**
+   * Closes at once with a TCP RST, discarding pending output: the peer's next read fails
+   * instead of seeing a clean end of stream (for protocols where EOF would read as success).
+   */
+  reset(): void {
+    if (this.stateValue === 'disconnected') return;
+    this.stateValue = 'disconnecting';
+    this.input.retrieveAll();
+    this.socket.resetAndDestroy();
+  }
+
   forceCloseWithDelay(seconds: number): void {
     if (this.stateValue === 'disconnected' || this.closeTimer !== null) return;
     this.closeTimer = this.loop.runAfter(seconds * 1000, () => {

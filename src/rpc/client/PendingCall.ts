@@ -1,0 +1,58 @@
+/** One call from `RpcChannel.call` until it settles, across attempts. Also its deadline-heap node. */
+import type { RpcError } from '../errors.js';
+import type { MethodDescriptor } from '../proto.js';
+import type { RpcController } from '../RpcController.js';
+import type { DeadlineEntry, DeadlineList } from './DeadlineQueue.js';
+
+export const CallState = {
+  /** Waiting for a provider list, a connection or a free in-flight slot. */
+  Queued: 0,
+  /** Its frame went to a connection: the provider may be running it. */
+  Sent: 1,
+  Done: 2,
+} as const;
+export type CallState = (typeof CallState)[keyof typeof CallState];
+
+export interface CallEndpoint {
+  readonly key: string;
+}
+
+/** Where a sent call sits, so that a deadline can take it back. */
+export interface CallHolder {
+  forget(call: PendingCall): void;
+}
+
+export class PendingCall implements DeadlineEntry {
+  deadline: number;
+  deadlinePrev: DeadlineEntry | null = null;
+  deadlineNext: DeadlineEntry | null = null;
+  deadlineList: DeadlineList | null = null;
+  state: CallState = CallState.Queued;
+  /** Id on its current connection (0 when not on one). */
+  callId = 0;
+  attempts = 0;
+  /** The provider of the latest attempt, avoided by the next one. */
+  lastEndpoint: CallEndpoint | null = null;
+  /** The connection the latest attempt went to. */
+  holder: CallHolder | null = null;
+  /** The error of the latest failed attempt, reported if no later attempt can be made. */
+  lastError: RpcError | null = null;
+  resolve!: (value: object) => void;
+  reject!: (error: RpcError) => void;
+
+  constructor(
+    readonly method: MethodDescriptor,
+    readonly body: Uint8Array,
+    deadline: number,
+    readonly idempotent: boolean,
+    readonly controller: RpcController | null,
+  ) {
+    this.deadline = deadline;
+  }
+
+  /** Milliseconds left, for the wire's timeout_ms (0 = none). */
+  wireTimeoutMs(now: number): number {
+    if (this.deadline === Number.POSITIVE_INFINITY) return 0;
+    return Math.min(0xffffffff, Math.max(1, Math.ceil(this.deadline - now)));
+  }
+}

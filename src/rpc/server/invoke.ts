@@ -1,0 +1,86 @@
+/** What both wire formats share about running a handler: calling it, and encoding its outcome. */
+import protobuf from 'protobufjs';
+import { isRpcError } from '../errors.js';
+import { WireStatus } from '../wire/nativeFrame.js';
+import type { MethodEntry } from './MethodTable.js';
+import type { ServerCall } from './ServerCall.js';
+
+export interface Failure {
+  status: number;
+  text: string;
+}
+
+/** One writer for every response: encoding is synchronous and the bytes are copied out at once. */
+const writer = protobuf.Writer.create();
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return (
+    typeof value === 'object' && value !== null && typeof (value as PromiseLike<unknown>).then === 'function'
+  );
+}
+
+/** A handler throwing RpcError('BAD_REQUEST') rejects its input; anything else is a handler error. */
+export function failureOf(error: unknown): Failure {
+  if (isRpcError(error) && error.code === 'BAD_REQUEST') {
+    return { status: WireStatus.BAD_REQUEST, text: error.message };
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  return { status: WireStatus.HANDLER_ERROR, text: `handler failed: ${message}` };
+}
+
+/** Where `encodeResult` leaves the response: `bytes[0, length)`, valid until the next encode. */
+export const encoded: { bytes: Uint8Array; length: number } = { bytes: writer.buf, length: 0 };
+
+/**
+ * Encodes a handler's value into the shared writer (see `encoded`: copy the bytes out before
+ * anything else runs) and returns null, or returns the failure to report instead. Verification
+ * turns a value of the wrong shape into a HANDLER_ERROR rather than silently wrong bytes.
+ */
+export function encodeResult(entry: MethodEntry, value: unknown, verify: boolean): Failure | null {
+  const type = entry.descriptor.responseType;
+  if (typeof value !== 'object' || value === null) {
+    return { status: WireStatus.HANDLER_ERROR, text: `handler returned ${String(value)}, not a message` };
+  }
+  const message = value as Record<string, unknown>;
+  if (verify) {
+    const problem = type.verify(message);
+    if (problem !== null) {
+      return { status: WireStatus.HANDLER_ERROR, text: `handler returned a bad ${type.name}: ${problem}` };
+    }
+  }
+  writer.pos = 0;
+  writer.states = null;
+  try {
+    type.encode(message, writer);
+    encoded.bytes = writer.buf;
+    encoded.length = writer.pos;
+    return null;
+  } catch (error) {
+    return { status: WireStatus.HANDLER_ERROR, text: `cannot encode ${type.name}: ${String(error)}` };
+  }
+}
+
+export interface CallSink {
+  /** Handler finished: `value` still has to be encoded. */
+  succeed(call: ServerCall, value: unknown): void;
+  fail(call: ServerCall, error: unknown): void;
+}
+
+/** Runs the handler and routes its outcome, synchronous or not, to `sink`. */
+export function invoke(sink: CallSink, call: ServerCall, request: object): void {
+  let result: unknown;
+  try {
+    result = call.entry.handler(request, call);
+  } catch (error) {
+    sink.fail(call, error);
+    return;
+  }
+  if (isThenable(result)) {
+    result.then(
+      (value) => sink.succeed(call, value),
+      (error: unknown) => sink.fail(call, error),
+    );
+  } else {
+    sink.succeed(call, result);
+  }
+}
