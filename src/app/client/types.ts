@@ -84,31 +84,14 @@ export interface ServerError {
   reqid?: string | number;
 }
 
-interface ChatPushBase {
-  /** Server message id. */
-  mid: number;
-  /** The recipient's inbox sequence number. */
-  seq: number;
-  /** Sender id and name. */
-  id: number;
-  name: string;
-  msg: string;
-  /** "YYYY-MM-DD HH:MM:SS". */
-  time: string;
-}
+import type { ChatPushView as ChatPush } from '../protocol/views.js';
 
-export interface OneChatPush extends ChatPushBase {
-  msgid: 6;
-  toid: number;
-}
-
-export interface GroupChatPush extends ChatPushBase {
-  msgid: 10;
-  groupid: number;
-}
-
-/** A chat message pushed by the server (s→c 6 or 10). */
-export type ChatPush = OneChatPush | GroupChatPush;
+/** Chat pushes (s→c 6 or 10) have exactly the protocol layer's shapes. */
+export type {
+  ChatPushView as ChatPush,
+  GroupChatPushView as GroupChatPush,
+  OneChatPushView as OneChatPush,
+} from '../protocol/views.js';
 
 /** A decoded frame, before interpretation. */
 export type WireObject = Record<string, unknown>;

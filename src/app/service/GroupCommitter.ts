@@ -1,17 +1,9 @@
-import type { AppendResult, MessageKind, NewMessage } from '../model/types.js';
+import type { AppendResult, NewMessage } from '../model/types.js';
 import { Errno } from '../protocol/errno.js';
 import { errnoOf } from './errnoOf.js';
 
 /** A chat message waiting for its transaction. Recipients are resolved at commit time. */
-export interface ChatJob {
-  sender: number;
-  cmid: string | null;
-  kind: MessageKind;
-  /** toid or groupid. */
-  target: number;
-  body: string;
-  time: string;
-}
+export type ChatJob = Omit<NewMessage, 'recipients'>;
 
 export type ChatJobResult =
   | { ok: true; mid: number; duplicate: boolean; deliveries: AppendResult['deliveries'] }

@@ -1,9 +1,19 @@
 import { mkdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname, resolve } from 'node:path';
+import { type ResourceLimits, Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import { describeError, StoreError } from './errors.js';
-import { Mutex } from './Mutex.js';
 import type { ExecResult, SqlDriver, SqlExecutor, SqlParam } from './SqlDriver.js';
+import {
+  createSqliteEngine,
+  type SqliteConnection,
+  type SqliteFailure,
+  type SqliteOp,
+  type SqliteReply,
+  type SqliteRequest,
+  sqliteWorkerSource,
+} from './sqliteWorker.js';
 
 export interface SqliteOptions {
   /**
@@ -15,99 +25,426 @@ export interface SqliteOptions {
   synchronous?: 'FULL' | 'NORMAL';
   /** How long a statement waits for another process's write lock before failing UNAVAILABLE. */
   busyTimeoutMs?: number;
+  /**
+   * `true` (default): statements and commits (with their fsync) run on a worker thread, one per
+   * database file in this process, and the event loop only posts messages. `false`: they run
+   * synchronously on the calling thread, blocking it (tools, scripts, tests).
+   */
+  thread?: boolean;
+  /** Heap limits of the worker thread; the first threaded driver on a file starts it, with its limits. */
+  workerResourceLimits?: ResourceLimits;
 }
 
-type Statement = Database.Statement<unknown[]>;
-
 /**
- * One mutex per database file in this process. Two drivers on one file (two servers in one test
- * process) must queue on each other: the second's BEGIN IMMEDIATE would otherwise block the thread
- * in busy_timeout while the first's transaction, which needs that thread to finish, stands still.
+ * Serializes the users of one database file in this process: transactions own it for their whole
+ * life, lone statements pass when nobody owns it or queues for it. Two drivers on one file (two
+ * servers in one test process) must queue on each other: the second's BEGIN IMMEDIATE would
+ * otherwise block its thread in busy_timeout while the first's transaction, which needs the event
+ * loop to go on, stands still. FIFO: a waiter is never overtaken.
  */
-const fileMutexes = new Map<string, { mutex: Mutex; users: number }>();
+class FileGate {
+  users = 0;
+  private owned = false;
+  private readonly waiters: { exclusive: boolean; grant: () => void }[] = [];
 
-function acquireFileMutex(path: string): Mutex {
-  if (path === ':memory:') return new Mutex();
-  const entry = fileMutexes.get(path) ?? { mutex: new Mutex(), users: 0 };
-  entry.users++;
-  fileMutexes.set(path, entry);
-  return entry.mutex;
+  /** A lone statement may go now (synchronously): nobody owns the file or waits for it. */
+  canPass(): boolean {
+    return !this.owned && this.waiters.length === 0;
+  }
+
+  /** Queues a lone statement: `go` runs when its turn comes, without taking the file. */
+  queue(go: () => void): void {
+    this.waiters.push({ exclusive: false, grant: go });
+  }
+
+  /** Takes the file; it is owned as soon as this returns, even though the promise settles later. */
+  acquire(): Promise<void> {
+    if (this.canPass()) {
+      this.owned = true;
+      return Promise.resolve();
+    }
+    return new Promise<void>((grant) => this.waiters.push({ exclusive: true, grant }));
+  }
+
+  /** Lets queued lone statements go, up to the next waiter that takes the file. */
+  release(): void {
+    this.owned = false;
+    while (!this.owned && this.waiters.length > 0) {
+      const next = this.waiters.shift()!;
+      if (next.exclusive) this.owned = true;
+      next.grant();
+    }
+  }
 }
 
-function releaseFileMutex(path: string): void {
-  const entry = fileMutexes.get(path);
-  if (entry && --entry.users === 0) fileMutexes.delete(path);
+const gates = new Map<string, FileGate>();
+
+function acquireGate(path: string): FileGate {
+  if (path === ':memory:') return new FileGate();
+  const gate = gates.get(path) ?? new FileGate();
+  gate.users++;
+  gates.set(path, gate);
+  return gate;
 }
 
-/** Prepared statements kept per SQL string; shapes are bounded (multi-row statements hold ≤ 512 rows). */
-const STATEMENT_CACHE_LIMIT = 1000;
+function releaseGate(path: string, gate: FileGate): void {
+  if (--gate.users === 0 && gates.get(path) === gate) gates.delete(path);
+}
+
+/** Where one driver's statements run: its own connection, on this thread or on the file's worker. */
+interface Backend {
+  all(sql: string, params: readonly SqlParam[]): Promise<unknown[]>;
+  run(sql: string, params: readonly SqlParam[]): Promise<ExecResult>;
+  /** COMMIT; when it fails, rolls back (if still open) and rejects. */
+  commit(): Promise<unknown>;
+  /** Rolls back an open transaction; no reply, errors ignored. */
+  rollback(): void;
+  /** Closes the connection once every statement sent before has run. Never rejects. */
+  close(): Promise<void>;
+  /** Set when the backend stopped by itself (the worker thread died). */
+  readonly failure: StoreError | undefined;
+}
+
+const UNAVAILABLE_CODES = /^SQLITE_(BUSY|LOCKED|FULL|IOERR|CANTOPEN|READONLY|NOMEM|CORRUPT|NOTADB)/;
+
+/** The typed error for a failure; `cause` is the original error (in-process) or a copy of it (worker). */
+function toStoreError(f: SqliteFailure, cause: unknown = reviveError(f)): StoreError {
+  if (f.kind === 'unavailable') return new StoreError('UNAVAILABLE', f.message, { cause });
+  // better-sqlite3 throws RangeError/TypeError for bad bindings: a bug, not a data condition.
+  if (f.kind === 'driver') return new StoreError('INTERNAL', `SQLite: ${f.message}`, { cause });
+  if (f.code === 'SQLITE_CONSTRAINT_UNIQUE' || f.code === 'SQLITE_CONSTRAINT_PRIMARYKEY') {
+    return new StoreError('CONFLICT', f.message, { cause });
+  }
+  const code = UNAVAILABLE_CODES.test(f.code) ? 'UNAVAILABLE' : 'INTERNAL';
+  return new StoreError(code, `SQLite ${f.code}: ${f.message}`, { cause });
+}
+
+function reviveError(f: SqliteFailure): Error {
+  const err = Object.assign(new Error(f.message), { code: f.code });
+  err.name = f.name;
+  if (f.stack !== undefined) err.stack = f.stack;
+  return err;
+}
+
+/** BLOBs cross the thread boundary as Uint8Arrays; callers get Buffers, as in-process. */
+function withBuffers(rows: Record<string, unknown>[]): Record<string, unknown>[] {
+  for (const row of rows) {
+    for (const key in row) {
+      const v = row[key];
+      if (v instanceof Uint8Array && !Buffer.isBuffer(v)) row[key] = Buffer.from(v.buffer, v.byteOffset, v.byteLength);
+    }
+  }
+  return rows;
+}
+
+const engine = createSqliteEngine(Database);
+
+/** better-sqlite3 on the calling thread: each statement runs to completion when called. */
+class InlineBackend implements Backend {
+  readonly failure = undefined;
+
+  constructor(private readonly conn: SqliteConnection) {}
+
+  all(sql: string, params: readonly SqlParam[]): Promise<unknown[]> {
+    try {
+      return Promise.resolve(this.conn.all(sql, params));
+    } catch (err) {
+      return Promise.reject(toStoreError(engine.failure(err), err));
+    }
+  }
+
+  run(sql: string, params: readonly SqlParam[]): Promise<ExecResult> {
+    try {
+      return Promise.resolve(this.conn.run(sql, params));
+    } catch (err) {
+      return Promise.reject(toStoreError(engine.failure(err), err));
+    }
+  }
+
+  commit(): Promise<unknown> {
+    try {
+      this.conn.commit();
+      return Promise.resolve();
+    } catch (err) {
+      return Promise.reject(toStoreError(engine.failure(err), err));
+    }
+  }
+
+  rollback(): void {
+    this.conn.rollback();
+  }
+
+  close(): Promise<void> {
+    this.conn.close();
+    return Promise.resolve();
+  }
+}
+
+let workerSource: string | undefined;
+let betterSqlite3Path: string | undefined;
+
+interface Pending {
+  resolve: (value: unknown) => void;
+  reject: (err: unknown) => void;
+}
+
+/** Worker threads by database file; `:memory:` databases get one each. */
+const hosts = new Map<string, WorkerHost>();
 
 /**
- * better-sqlite3 behind the async SqlDriver API. The library is synchronous, so each statement
- * runs to completion when called; the only interleaving hazard is an async transaction callback,
- * during which other callers must not slip statements into the open transaction. A mutex held for
- * the transaction's whole life (and briefly by every lone statement) prevents that.
+ * One worker thread running the connections of one database file. Requests carry ids and are
+ * answered in order; the thread keeps the process alive only while requests are outstanding.
+ */
+class WorkerHost {
+  failure: StoreError | undefined;
+  private readonly worker: Worker;
+  private readonly pending = new Map<number, Pending>();
+  private nextRequest = 1;
+  private nextConnection = 1;
+  private connections = 0;
+  private stopping = false;
+
+  private constructor(
+    private readonly key: string | undefined,
+    resourceLimits: ResourceLimits | undefined,
+  ) {
+    workerSource ??= sqliteWorkerSource();
+    betterSqlite3Path ??= createRequire(import.meta.url).resolve('better-sqlite3');
+    this.worker = new Worker(workerSource, {
+      eval: true,
+      name: 'sqlite',
+      workerData: { betterSqlite3: betterSqlite3Path },
+      ...(resourceLimits ? { resourceLimits } : {}),
+    });
+    this.worker.unref();
+    this.worker.on('message', (reply: SqliteReply) => this.onReply(reply));
+    this.worker.on('error', (err) => this.fail(`failed: ${describeError(err)}`, err));
+    this.worker.on('messageerror', (err) => this.fail(`sent an unreadable reply: ${describeError(err)}`, err));
+    this.worker.on('exit', (code) => this.fail(`exited (code ${code})`));
+  }
+
+  /** The file's worker (started if needed), with one more connection counted against it. */
+  static attach(path: string, resourceLimits: ResourceLimits | undefined): WorkerHost {
+    const key = path === ':memory:' ? undefined : path;
+    let host = key === undefined ? undefined : hosts.get(key);
+    if (!host) {
+      host = new WorkerHost(key, resourceLimits);
+      if (key !== undefined) hosts.set(key, host);
+    }
+    host.connections++;
+    return host;
+  }
+
+  newConnectionId(): number {
+    return this.nextConnection++;
+  }
+
+  /** Sends a request; resolves with its reply. Rejects with a StoreError. */
+  request(op: SqliteOp, conn: number, a?: unknown, b?: unknown): Promise<unknown> {
+    if (this.failure) return Promise.reject(this.failure);
+    const id = this.nextRequest++;
+    try {
+      this.worker.postMessage([id, op, conn, a, b] satisfies SqliteRequest);
+    } catch (err) {
+      // DataCloneError: a parameter that cannot be sent, a bug like any other bad binding.
+      return Promise.reject(new StoreError('INTERNAL', `SQLite: ${describeError(err)}`, { cause: err }));
+    }
+    if (this.pending.size === 0) this.worker.ref();
+    return new Promise((resolve, reject) => this.pending.set(id, { resolve, reject }));
+  }
+
+  /** Sends a request that gets no reply. */
+  send(op: SqliteOp, conn: number): void {
+    if (!this.failure) this.worker.postMessage([0, op, conn] satisfies SqliteRequest);
+  }
+
+  /** One connection fewer; the last one stops the thread (its connections are closed by then). */
+  async detach(): Promise<void> {
+    if (--this.connections > 0) return;
+    this.stopping = true;
+    if (this.key !== undefined && hosts.get(this.key) === this) hosts.delete(this.key);
+    await this.worker.terminate();
+  }
+
+  private onReply(reply: SqliteReply): void {
+    const id = reply[0];
+    const p = this.pending.get(id);
+    if (p === undefined) return;
+    this.pending.delete(id);
+    if (this.pending.size === 0) this.worker.unref();
+    const status = reply[1];
+    if (status === 'ok') p.resolve(reply[2]);
+    else if (status === 'binary') p.resolve(withBuffers(reply[2] as Record<string, unknown>[]));
+    else p.reject(toStoreError(reply[2] as SqliteFailure));
+  }
+
+  /** The thread is gone: everything outstanding and everything later fails UNAVAILABLE, no hang. */
+  private fail(reason: string, cause?: unknown): void {
+    if (this.failure) return;
+    this.failure = new StoreError(
+      'UNAVAILABLE',
+      this.stopping ? 'store is closed' : `SQLite worker thread ${reason}`,
+      cause === undefined ? undefined : { cause },
+    );
+    if (this.key !== undefined && hosts.get(this.key) === this) hosts.delete(this.key);
+    const pending = [...this.pending.values()];
+    this.pending.clear();
+    for (const p of pending) p.reject(this.failure);
+    if (!this.stopping) void this.worker.terminate();
+  }
+}
+
+/** One connection in the file's worker thread. */
+class WorkerBackend implements Backend {
+  /** Settles when the connection is open; rejects UNAVAILABLE when it cannot be opened. */
+  readonly opened: Promise<unknown>;
+  private readonly id: number;
+
+  constructor(
+    private readonly host: WorkerHost,
+    path: string,
+    options: { synchronous: 'FULL' | 'NORMAL'; busyTimeoutMs: number },
+  ) {
+    this.id = host.newConnectionId();
+    this.opened = host.request('open', this.id, path, options);
+    // Statements sent meanwhile queue behind the open in the worker and fail like it.
+    this.opened.catch(() => {});
+  }
+
+  get failure(): StoreError | undefined {
+    return this.host.failure;
+  }
+
+  all(sql: string, params: readonly SqlParam[]): Promise<unknown[]> {
+    return this.host.request('all', this.id, sql, params) as Promise<unknown[]>;
+  }
+
+  run(sql: string, params: readonly SqlParam[]): Promise<ExecResult> {
+    return this.host.request('run', this.id, sql, params) as Promise<ExecResult>;
+  }
+
+  commit(): Promise<unknown> {
+    return this.host.request('commit', this.id);
+  }
+
+  rollback(): void {
+    this.host.send('rollback', this.id);
+  }
+
+  async close(): Promise<void> {
+    try {
+      await this.host.request('close', this.id);
+    } catch {
+      // A dead thread has nothing left to close.
+    } finally {
+      await this.host.detach();
+    }
+  }
+}
+
+/**
+ * better-sqlite3 behind the async SqlDriver API, by default on a worker thread.
+ *
+ * Threaded: the driver posts each statement to the file's worker, which runs requests one at a
+ * time in arrival order, so the event loop keeps serving sockets while statements and commits
+ * (fsync) run. In-process (`thread: false`): each statement runs to completion when called.
+ *
+ * Either way the interleaving hazard is an async transaction callback, during which other callers
+ * must not slip statements into the open transaction. The file's gate, owned for the transaction's
+ * whole life, holds them back until COMMIT or ROLLBACK is sent; whatever is sent after that runs
+ * after it.
  */
 export class SqliteDriver implements SqlDriver {
   readonly dialect = 'sqlite' as const;
-  private readonly db: Database.Database;
+  /** Settles when the database is open; rejects UNAVAILABLE when it cannot be (threaded mode). */
+  readonly ready: Promise<unknown>;
   private readonly path: string;
-  private readonly mutex: Mutex;
-  private readonly cache = new Map<string, Statement>();
-  private closed = false;
+  private readonly gate: FileGate;
+  private readonly backend: Backend;
+  private closedByCaller = false;
+  private closing: Promise<void> | undefined;
 
+  /**
+   * Opens the database; in-process, a failure throws UNAVAILABLE here. Threaded, the open runs on
+   * the worker: see `ready`, or use `SqliteDriver.open`, which waits for it.
+   */
   constructor(path: string, options: SqliteOptions = {}) {
     this.path = path === ':memory:' ? path : resolve(path);
-    let db: Database.Database | undefined;
+    const connect = {
+      synchronous: options.synchronous === 'NORMAL' ? ('NORMAL' as const) : ('FULL' as const),
+      busyTimeoutMs: options.busyTimeoutMs ?? 5000,
+    };
     try {
       if (this.path !== ':memory:') mkdirSync(dirname(this.path), { recursive: true });
-      db = new Database(this.path, { timeout: options.busyTimeoutMs ?? 5000 });
-      db.pragma('journal_mode = WAL');
-      db.pragma(`synchronous = ${options.synchronous === 'NORMAL' ? 'NORMAL' : 'FULL'}`);
+      if (options.thread === false) {
+        this.backend = new InlineBackend(engine.open(this.path, connect));
+        this.ready = Promise.resolve();
+      } else {
+        const backend = new WorkerBackend(WorkerHost.attach(this.path, options.workerResourceLimits), this.path, connect);
+        this.backend = backend;
+        this.ready = backend.opened;
+      }
     } catch (err) {
-      db?.close();
       throw new StoreError('UNAVAILABLE', `cannot open SQLite database: ${describeError(err)}`, {
         cause: err,
       });
     }
-    this.db = db;
-    this.mutex = acquireFileMutex(this.path);
+    this.gate = acquireGate(this.path);
+  }
+
+  /** Opens the database and waits until it is open (or fails UNAVAILABLE). */
+  static async open(path: string, options: SqliteOptions = {}): Promise<SqliteDriver> {
+    const driver = new SqliteDriver(path, options);
+    try {
+      await driver.ready;
+    } catch (err) {
+      await driver.close();
+      throw err;
+    }
+    return driver;
+  }
+
+  /** Closed by `close()`, or because the worker thread died; statements then fail UNAVAILABLE. */
+  get closed(): boolean {
+    return this.closedByCaller || this.backend.failure !== undefined;
   }
 
   query<T>(sql: string, params: readonly SqlParam[] = []): Promise<T[]> {
-    return this.locked(() => this.all<T>(sql, params));
+    return this.lone('all', sql, params) as Promise<T[]>;
   }
 
   execute(sql: string, params: readonly SqlParam[] = []): Promise<ExecResult> {
-    return this.locked(() => this.run(sql, params));
+    return this.lone('run', sql, params) as Promise<ExecResult>;
   }
 
   async transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
     this.assertOpen();
-    await this.mutex.lock();
-    const tx = new SqliteTransaction(this.all.bind(this), this.run.bind(this));
+    await this.gate.acquire();
+    let owned = true;
+    const tx = new SqliteTransaction(this.backend);
     try {
+      this.assertOpen(); // closed, or the worker died, while queued
       // IMMEDIATE takes the write lock up front (waiting up to busy_timeout for other processes),
       // so the transaction cannot fail half-way on a read-to-write lock upgrade.
-      this.run('BEGIN IMMEDIATE', []);
+      await this.backend.run('BEGIN IMMEDIATE', []);
+      let result: T;
       try {
-        const result = await fn(tx);
-        this.run('COMMIT', []);
-        return result;
+        result = await fn(tx);
       } catch (err) {
-        // Some errors (SQLITE_FULL, IOERR, BUSY) already rolled the transaction back.
-        if (this.db.inTransaction) {
-          try {
-            this.run('ROLLBACK', []);
-          } catch {
-            // The original error is the one worth reporting.
-          }
-        }
+        tx.finish();
+        this.backend.rollback();
         throw err;
       }
+      tx.finish();
+      const committed = this.backend.commit();
+      // Whatever is sent from now on runs after the COMMIT (or its rollback): the file is free.
+      owned = false;
+      this.gate.release();
+      await committed;
+      return result;
     } finally {
       tx.finish();
-      this.mutex.unlock();
+      if (owned) this.gate.release();
     }
   }
 
@@ -116,73 +453,46 @@ export class SqliteDriver implements SqlDriver {
     return this.transaction(fn);
   }
 
-  async close(): Promise<void> {
-    if (this.closed) return;
-    await this.mutex.lock();
-    this.closed = true;
-    this.cache.clear();
-    this.db.close();
-    this.mutex.unlock();
-    releaseFileMutex(this.path);
+  /** Waits for statements and transactions issued before, then closes; later ones fail UNAVAILABLE. */
+  close(): Promise<void> {
+    this.closing ??= this.shutdown();
+    return this.closing;
   }
 
-  private locked<T>(work: () => T): Promise<T> {
-    if (this.mutex.tryLock()) {
-      try {
-        return Promise.resolve(work());
-      } catch (err) {
-        return Promise.reject(err);
-      } finally {
-        this.mutex.unlock();
-      }
+  private async shutdown(): Promise<void> {
+    await this.gate.acquire();
+    this.closedByCaller = true;
+    try {
+      await this.backend.close();
+    } finally {
+      this.gate.release();
+      releaseGate(this.path, this.gate);
     }
-    return this.mutex.lock().then(() => {
-      try {
-        return work();
-      } finally {
-        this.mutex.unlock();
-      }
+  }
+
+  /** A statement outside any transaction: sent now unless the file is owned or others queue. */
+  private lone(op: 'all' | 'run', sql: string, params: readonly SqlParam[]): Promise<unknown> {
+    if (this.gate.canPass()) return this.statement(op, sql, params);
+    return new Promise((resolve, reject) => {
+      this.gate.queue(() => {
+        this.statement(op, sql, params).then(resolve, reject);
+      });
     });
   }
 
-  private all<T>(sql: string, params: readonly SqlParam[]): T[] {
-    const stmt = this.statement(sql);
-    try {
-      return stmt.all(...wellFormed(params)) as T[];
-    } catch (err) {
-      throw mapSqliteError(err);
-    }
-  }
-
-  private run(sql: string, params: readonly SqlParam[]): ExecResult {
-    const stmt = this.statement(sql);
-    try {
-      const r = stmt.run(...wellFormed(params));
-      return { affectedRows: r.changes, insertId: Number(r.lastInsertRowid) };
-    } catch (err) {
-      throw mapSqliteError(err);
-    }
-  }
-
-  private statement(sql: string): Statement {
-    this.assertOpen();
-    let stmt = this.cache.get(sql);
-    if (stmt) return stmt;
-    try {
-      stmt = this.db.prepare<unknown[]>(sql);
-    } catch (err) {
-      throw mapSqliteError(err);
-    }
-    if (this.cache.size >= STATEMENT_CACHE_LIMIT) {
-      const oldest = this.cache.keys().next().value;
-      if (oldest !== undefined) this.cache.delete(oldest);
-    }
-    this.cache.set(sql, stmt);
-    return stmt;
+  private statement(op: 'all' | 'run', sql: string, params: readonly SqlParam[]): Promise<unknown> {
+    if (this.closed) return Promise.reject(this.closedError());
+    return op === 'all' ? this.backend.all(sql, params) : this.backend.run(sql, params);
   }
 
   private assertOpen(): void {
-    if (this.closed) throw new StoreError('UNAVAILABLE', 'store is closed');
+    if (this.closed) throw this.closedError();
+  }
+
+  private closedError(): StoreError {
+    const failure = this.backend.failure;
+    if (this.closedByCaller || failure === undefined) return new StoreError('UNAVAILABLE', 'store is closed');
+    return new StoreError('UNAVAILABLE', `store is closed: ${failure.message}`, { cause: failure });
   }
 }
 
@@ -191,55 +501,23 @@ class SqliteTransaction implements SqlExecutor {
   readonly dialect = 'sqlite' as const;
   private active = true;
 
-  constructor(
-    private readonly allFn: <T>(sql: string, params: readonly SqlParam[]) => T[],
-    private readonly runFn: (sql: string, params: readonly SqlParam[]) => ExecResult,
-  ) {}
+  constructor(private readonly backend: Backend) {}
 
   query<T>(sql: string, params: readonly SqlParam[] = []): Promise<T[]> {
-    return this.guard(() => this.allFn<T>(sql, params));
+    if (!this.active) return Promise.reject(finished());
+    return this.backend.all(sql, params) as Promise<T[]>;
   }
 
   execute(sql: string, params: readonly SqlParam[] = []): Promise<ExecResult> {
-    return this.guard(() => this.runFn(sql, params));
+    if (!this.active) return Promise.reject(finished());
+    return this.backend.run(sql, params);
   }
 
   finish(): void {
     this.active = false;
   }
-
-  private guard<T>(work: () => T): Promise<T> {
-    if (!this.active) return Promise.reject(new StoreError('INTERNAL', 'transaction already finished'));
-    try {
-      return Promise.resolve(work());
-    } catch (err) {
-      return Promise.reject(err);
-    }
-  }
 }
 
-const SURROGATE = /[\uD800-\uDFFF]/;
-
-/**
- * better-sqlite3 writes a lone surrogate as WTF-8 bytes and reads them back as three U+FFFD; mysql2
- * writes U+FFFD. Binding the UTF-8 round trip makes both stores keep the same string.
- */
-function wellFormed(params: readonly SqlParam[]): readonly SqlParam[] {
-  if (!params.some((p) => typeof p === 'string' && SURROGATE.test(p))) return params;
-  return params.map((p) => (typeof p === 'string' ? Buffer.from(p, 'utf8').toString('utf8') : p));
-}
-
-const UNAVAILABLE_CODES = /^SQLITE_(BUSY|LOCKED|FULL|IOERR|CANTOPEN|READONLY|NOMEM|CORRUPT|NOTADB)/;
-
-function mapSqliteError(err: unknown): StoreError {
-  if (err instanceof StoreError) return err;
-  if (!(err instanceof Database.SqliteError)) {
-    // better-sqlite3 throws RangeError/TypeError for bad bindings: a bug, not a data condition.
-    return new StoreError('INTERNAL', `SQLite: ${describeError(err)}`, { cause: err });
-  }
-  if (err.code === 'SQLITE_CONSTRAINT_UNIQUE' || err.code === 'SQLITE_CONSTRAINT_PRIMARYKEY') {
-    return new StoreError('CONFLICT', err.message, { cause: err });
-  }
-  const code = UNAVAILABLE_CODES.test(err.code) ? 'UNAVAILABLE' : 'INTERNAL';
-  return new StoreError(code, `SQLite ${err.code}: ${err.message}`, { cause: err });
+function finished(): StoreError {
+  return new StoreError('INTERNAL', 'transaction already finished');
 }

@@ -11,6 +11,8 @@ export interface OpenStoreOptions {
   connectionLimit?: number;
   /** SQLite durability, see SqliteOptions.synchronous. Default 'FULL'. */
   sqliteSynchronous?: 'FULL' | 'NORMAL';
+  /** SQLite on a worker thread (default) or on the calling thread, see SqliteOptions.thread. */
+  sqliteThread?: boolean;
 }
 
 export const DEFAULT_SQLITE_PATH = './data/chat.db';
@@ -87,7 +89,10 @@ export async function openStore(url: string | undefined, opts: OpenStoreOptions 
 
 function openDriver(loc: StoreLocation, opts: OpenStoreOptions): Promise<SqlDriver> {
   if (loc.kind === 'sqlite') {
-    return Promise.resolve(new SqliteDriver(loc.path, { synchronous: opts.sqliteSynchronous ?? 'FULL' }));
+    return SqliteDriver.open(loc.path, {
+      synchronous: opts.sqliteSynchronous ?? 'FULL',
+      thread: opts.sqliteThread ?? true,
+    });
   }
   const { kind: _kind, connectionLimit, ...conn } = loc;
   return MysqlDriver.open({ ...conn, connectionLimit: opts.connectionLimit ?? connectionLimit ?? 10 });
