@@ -7,20 +7,19 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LegacyClient } from '../../src/app/client/LegacyClient.js';
-import { type LocalCluster, startLocalCluster } from '../../src/app/cluster/localCluster.js';
-import { ensureNginxInstalled } from '../../src/app/cluster/nginx.js';
+import type { LocalCluster } from '../../src/app/cluster/localCluster.js';
 import type { ChatStore } from '../../src/app/model/ChatStore.js';
 import { createTestMysqlUrl, type TestDatabase } from '../helpers/db.js';
 import {
   type Address,
   type ChatNode,
   checkDelivery,
-  freePort,
-  nginxPrefix,
   openTestStore,
   Peer,
   PresenceReader,
   startChatNode,
+  startTwoServerCluster,
+  type TwoServerCluster,
   uniquePrefix,
   waitConverged,
   waitUntil,
@@ -45,12 +44,10 @@ function perSenderOrder(peer: Peer, tag: string): string[] {
 }
 
 describe('two chat servers + Nginx, one MariaDB, one Redis', () => {
-  let db: TestDatabase;
+  let env: TwoServerCluster;
   let cluster: LocalCluster;
   let store: ChatStore;
   let presence: PresenceReader;
-  let nginxDir: { dir: string; remove: () => void };
-  const logs = ['', ''];
   const prefix = uniquePrefix('two');
   const peers: Peer[] = [];
   const legacies: LegacyClient[] = [];
@@ -58,27 +55,8 @@ describe('two chat servers + Nginx, one MariaDB, one Redis', () => {
   let direct: (i: number) => () => Address;
 
   beforeAll(async () => {
-    ensureNginxInstalled();
-    db = await createTestMysqlUrl();
-    nginxDir = nginxPrefix();
-    cluster = await startLocalCluster({
-      servers: 2,
-      host: '127.0.0.1',
-      port: await freePort(),
-      basePort: 0,
-      db: db.url,
-      redis: REDIS,
-      redisPrefix: prefix,
-      workersPerServer: 0,
-      logLevel: 'warn',
-      prefix: nginxDir.dir,
-      onServerOutput: (i, line) => {
-        logs[i] += `${line}\n`;
-      },
-      extraServerArgs: ['--idle-timeout', '0'],
-    });
-    store = await openTestStore(db.url);
-    presence = new PresenceReader(REDIS, prefix);
+    env = await startTwoServerCluster(prefix);
+    ({ cluster, store, presence } = env);
     viaNginx = () => cluster.address;
     direct = (i) => () => ({ host: '127.0.0.1', port: cluster.servers[i]!.port });
   }, 90_000);
@@ -86,11 +64,7 @@ describe('two chat servers + Nginx, one MariaDB, one Redis', () => {
   afterAll(async () => {
     for (const p of peers) p.stop();
     for (const l of legacies) l.destroy();
-    await cluster?.stop();
-    await presence?.close();
-    await store?.close();
-    await db?.drop();
-    nginxDir?.remove();
+    await env?.dispose();
   }, 60_000);
 
   it('routes users to both servers and delivers one-to-one and group messages to each, in order, once', async () => {

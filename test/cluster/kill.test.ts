@@ -6,15 +6,12 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ChatClient } from '../../src/app/client/ChatClient.js';
-import { type LocalCluster, startLocalCluster, stopProcess } from '../../src/app/cluster/localCluster.js';
-import { ensureNginxInstalled } from '../../src/app/cluster/nginx.js';
+import { type LocalCluster, stopProcess } from '../../src/app/cluster/localCluster.js';
 import type { ChatStore } from '../../src/app/model/ChatStore.js';
-import { createTestMysqlUrl, type TestDatabase } from '../helpers/db.js';
+import { createTestMysqlUrl } from '../helpers/db.js';
 import {
   type Address,
   checkDelivery,
-  freePort,
-  nginxPrefix,
   openTestStore,
   Peer,
   PresenceReader,
@@ -22,6 +19,8 @@ import {
   ringTraffic,
   sleep,
   startChatNode,
+  startTwoServerCluster,
+  type TwoServerCluster,
   uniquePrefix,
   waitConverged,
   waitUntil,
@@ -31,46 +30,22 @@ const REDIS = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 const FREE_WITHIN_MS = 30_000;
 
 describe('SIGKILL of one of two servers behind Nginx', () => {
-  let db: TestDatabase;
+  let env: TwoServerCluster;
   let cluster: LocalCluster;
   let store: ChatStore;
   let presence: PresenceReader;
-  let nginxDir: { dir: string; remove: () => void };
-  const logs = ['', ''];
+  let logs: string[];
   const prefix = uniquePrefix('kill');
   const peers: Peer[] = [];
 
   beforeAll(async () => {
-    ensureNginxInstalled();
-    db = await createTestMysqlUrl();
-    nginxDir = nginxPrefix();
-    cluster = await startLocalCluster({
-      servers: 2,
-      host: '127.0.0.1',
-      port: await freePort(),
-      basePort: 0,
-      db: db.url,
-      redis: REDIS,
-      redisPrefix: prefix,
-      workersPerServer: 0,
-      logLevel: 'warn',
-      prefix: nginxDir.dir,
-      onServerOutput: (i, line) => {
-        logs[i] += `${line}\n`;
-      },
-      extraServerArgs: ['--idle-timeout', '0'],
-    });
-    store = await openTestStore(db.url);
-    presence = new PresenceReader(REDIS, prefix);
+    env = await startTwoServerCluster(prefix);
+    ({ cluster, store, presence, logs } = env);
   }, 90_000);
 
   afterAll(async () => {
     for (const p of peers) p.stop();
-    await cluster?.stop();
-    await presence?.close();
-    await store?.close();
-    await db?.drop();
-    nginxDir?.remove();
+    await env?.dispose();
   }, 60_000);
 
   it('loses no acknowledged message, leaves no gap, and frees the dead server’s users within 30 s', async () => {

@@ -13,10 +13,18 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { ChatClient } from '../../src/app/client/ChatClient.js';
 import type { ChatPush } from '../../src/app/client/types.js';
-import { type ServerProcess, spawnChatServer, stopProcess } from '../../src/app/cluster/localCluster.js';
+import {
+  type LocalCluster,
+  type ServerProcess,
+  spawnChatServer,
+  startLocalCluster,
+  stopProcess,
+} from '../../src/app/cluster/localCluster.js';
+import { ensureNginxInstalled } from '../../src/app/cluster/nginx.js';
 import type { ChatStore } from '../../src/app/model/ChatStore.js';
 import type { InboxEntry } from '../../src/app/model/types.js';
 import { openStore } from '../../src/app/store/openStore.js';
+import { createTestMysqlUrl } from '../helpers/db.js';
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -591,4 +599,54 @@ export async function resendUnacked(peers: readonly Peer[], timeoutMs = 20_000):
       }
     }
   }
+}
+
+export const TEST_REDIS = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+/** Two chat servers + a private Nginx on one fresh MariaDB database and a Redis prefix of its own. */
+export interface TwoServerCluster {
+  cluster: LocalCluster;
+  store: ChatStore;
+  presence: PresenceReader;
+  /** Each server's output so far. */
+  logs: string[];
+  dispose(): Promise<void>;
+}
+
+export async function startTwoServerCluster(prefix: string): Promise<TwoServerCluster> {
+  ensureNginxInstalled();
+  const db = await createTestMysqlUrl();
+  const nginxDir = nginxPrefix();
+  const logs = ['', ''];
+  const cluster = await startLocalCluster({
+    servers: 2,
+    host: '127.0.0.1',
+    port: await freePort(),
+    basePort: 0,
+    db: db.url,
+    redis: TEST_REDIS,
+    redisPrefix: prefix,
+    workersPerServer: 0,
+    logLevel: 'warn',
+    prefix: nginxDir.dir,
+    onServerOutput: (i, line) => {
+      logs[i] += `${line}\n`;
+    },
+    extraServerArgs: ['--idle-timeout', '0'],
+  });
+  const store = await openTestStore(db.url);
+  const presence = new PresenceReader(TEST_REDIS, prefix);
+  return {
+    cluster,
+    store,
+    presence,
+    logs,
+    dispose: async () => {
+      await cluster.stop();
+      await presence.close();
+      await store.close();
+      await db.drop();
+      nginxDir.remove();
+    },
+  };
 }
