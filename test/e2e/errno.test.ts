@@ -15,6 +15,7 @@ import {
   RawSocket,
   rawCall,
   STORES,
+  sharedServer,
   sleep,
   uniqueName,
   waitUntil,
@@ -37,18 +38,10 @@ function send(c: ChatClient, body: WireObject, typed: boolean): Promise<WireObje
 }
 
 describe.each(STORES)('errno on %s', (store) => {
-  let server: ChatServerProcess;
-
-  beforeAll(async () => {
-    server = await startChatServer({ db: store });
-  });
-
-  afterAll(async () => {
-    await server?.cleanup();
-  });
+  const server = sharedServer({ db: store });
 
   describe.each(CODECS)('over framed %s', (codec) => {
-    const clients = new Clients(() => server);
+    const clients = new Clients(server);
     afterEach(() => clients.closeAll());
 
     test('1: wrong password or unknown id, with the classic errmsg', async () => {

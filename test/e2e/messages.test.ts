@@ -2,24 +2,24 @@
  * Every message id of PROTOCOL.md §2 against the real server binary, over both stores and both
  * framed codecs: the replies' shapes and what they do to the server's state.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
-import type { ChatServerProcess } from '../helpers/chatServer.js';
-import { startChatServer } from '../helpers/chatServer.js';
-import { barrier, CHAT_TIME, Clients, CODECS, login, rawCall, STORES, uniqueName } from './support.js';
+import { afterEach, describe, expect, test } from 'vitest';
+import {
+  barrier,
+  CHAT_TIME,
+  Clients,
+  CODECS,
+  login,
+  rawCall,
+  STORES,
+  sharedServer,
+  uniqueName,
+} from './support.js';
 
 describe.each(STORES)('message ids on %s', (store) => {
-  let server: ChatServerProcess;
-
-  beforeAll(async () => {
-    server = await startChatServer({ db: store });
-  });
-
-  afterAll(async () => {
-    await server?.cleanup();
-  });
+  const server = sharedServer({ db: store });
 
   describe.each(CODECS)('over framed %s', (codec) => {
-    const clients = new Clients(() => server);
+    const clients = new Clients(server);
     afterEach(() => clients.closeAll());
 
     test('REG (4 → 5) returns a new id; LOGIN (1 → 2) returns the user with empty lists', async () => {

@@ -3,14 +3,18 @@
  * bytes directly, and store snapshots taken through the model API.
  */
 import { connect as netConnect, type Socket } from 'node:net';
-import { expect } from 'vitest';
+import { afterAll, beforeAll, expect } from 'vitest';
 import { ChatClient, type ChatClientOptions } from '../../src/app/client/ChatClient.js';
 import type { CodecName } from '../../src/app/client/codec.js';
 import { LegacyClient } from '../../src/app/client/LegacyClient.js';
 import type { ChatPush, WireObject } from '../../src/app/client/types.js';
 import type { ChatStore } from '../../src/app/model/ChatStore.js';
 import { ChatProtobufCodec } from '../../src/app/protocol/chatProtobuf.js';
-import type { ChatServerProcess } from '../helpers/chatServer.js';
+import {
+  type ChatServerProcess,
+  type StartChatServerOptions,
+  startChatServer,
+} from '../helpers/chatServer.js';
 import type { StoreKind } from '../helpers/db.js';
 
 export const STORES: readonly StoreKind[] = ['sqlite', 'mysql'];
@@ -469,4 +473,22 @@ export function expectPreserved(
       for (const u of g.users) expect(ag!.users).toContainEqual(u);
     }
   }
+}
+
+/**
+ * One chat server for the enclosing `describe` block: started before its tests, cleaned up
+ * after. Returns a getter (the server exists only once the block's tests run).
+ */
+export function sharedServer(options: StartChatServerOptions): () => ChatServerProcess {
+  let server: ChatServerProcess | undefined;
+  beforeAll(async () => {
+    server = await startChatServer(options);
+  });
+  afterAll(async () => {
+    await server?.cleanup();
+  });
+  return () => {
+    if (server === undefined) throw new Error('the shared chat server is not started yet');
+    return server;
+  };
 }
