@@ -1,8 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import type { ChatStore } from '../../src/app/model/ChatStore.js';
 import type { AppendResult, NewMessage } from '../../src/app/model/types.js';
-import { openStore } from '../../src/app/store/openStore.js';
-import { createUsers, oneToOne, openStoreWithoutRetries, STORE_KINDS, useTestStore } from './harness.js';
+import {
+  createUsers,
+  oneToOne,
+  openStoreWithoutRetries,
+  openTestStore,
+  STORE_KINDS,
+  useTestStore,
+} from './harness.js';
 
 /** Recipients overlap on purpose (everyone writes to everyone), so writers contend on counters. */
 function randomBatch(users: readonly number[], size: number, tag: string): NewMessage[] {
@@ -57,7 +63,7 @@ describe.each(STORE_KINDS)('concurrent appends on %s', (kind) => {
 
   it('stores a (sender, cmid) raced by parallel callers exactly once', async () => {
     const [a, b] = await createUsers(t.store, 2, 'dupe-race');
-    const others = await Promise.all([openStore(t.url), openStore(t.url)]);
+    const others = await Promise.all([openTestStore(t.url), openTestStore(t.url)]);
     try {
       const stores = [t.store, ...others];
       for (let round = 0; round < 5; round++) {
@@ -81,8 +87,8 @@ describe('concurrent appends from separate MySQL pools', () => {
   it('2 pools x 3 callers on one database never duplicate or skip a seq', async () => {
     const users = await createUsers(t.store, 5, 'pool');
     const [p1, p2] = await Promise.all([
-      openStore(t.url, { connectionLimit: 3 }),
-      openStore(t.url, { connectionLimit: 3 }),
+      openTestStore(t.url, { connectionLimit: 3 }),
+      openTestStore(t.url, { connectionLimit: 3 }),
     ]);
     try {
       const work = [p1, p2].flatMap((s, p) => [0, 1, 2].map((w) => writer(s, users, `p${p}w${w}`, 10)));
@@ -100,7 +106,7 @@ describe('two SQLite stores on one file in one process', () => {
 
   it('queue on each other instead of blocking in busy_timeout', async () => {
     const users = await createUsers(t.store, 4, 'file');
-    const second = await openStore(t.url);
+    const second = await openTestStore(t.url);
     try {
       const started = Date.now();
       const all = await Promise.all([writer(t.store, users, 'one', 10), writer(second, users, 'two', 10)]);

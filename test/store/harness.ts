@@ -4,12 +4,23 @@ import { type ChatStore, createChatStore } from '../../src/app/model/ChatStore.j
 import type { NewMessage } from '../../src/app/model/types.js';
 import { MysqlDriver } from '../../src/app/store/MysqlDriver.js';
 import { migrate } from '../../src/app/store/migrations.js';
-import { openStore, parseStoreUrl } from '../../src/app/store/openStore.js';
+import { type OpenStoreOptions, openStore, parseStoreUrl } from '../../src/app/store/openStore.js';
 import type { SqlDriver } from '../../src/app/store/SqlDriver.js';
 import { SqliteDriver } from '../../src/app/store/SqliteDriver.js';
 import { createTestDatabase, type StoreKind, type TestDatabase } from '../helpers/db.js';
 
 export const STORE_KINDS: readonly StoreKind[] = ['sqlite', 'mysql'];
+
+/**
+ * SQLite stores run on a worker thread (the default) unless TEST_SQLITE_THREAD=0, which runs the
+ * whole store suite again with statements on the test's own thread.
+ */
+export const SQLITE_THREAD = process.env.TEST_SQLITE_THREAD !== '0';
+
+/** openStore in the SQLite mode this run tests. */
+export function openTestStore(url: string, opts: OpenStoreOptions = {}): Promise<ChatStore> {
+  return openStore(url, { sqliteThread: SQLITE_THREAD, ...opts });
+}
 
 export interface TestStore {
   /** The open store (valid inside tests). */
@@ -24,7 +35,7 @@ export function useTestStore(kind: StoreKind): TestStore {
   let store: ChatStore | undefined;
   beforeAll(async () => {
     db = await createTestDatabase(kind);
-    store = await openStore(db.url);
+    store = await openTestStore(db.url);
   });
   afterAll(async () => {
     await store?.close();
@@ -63,7 +74,7 @@ export function oneToOne(sender: number, to: number, body: string, cmid: string 
 /** A bare driver (no migrations) on a store URL, for driver- and migration-level tests. */
 export async function openTestDriver(url: string): Promise<SqlDriver> {
   const loc = parseStoreUrl(url);
-  if (loc.kind === 'sqlite') return new SqliteDriver(loc.path);
+  if (loc.kind === 'sqlite') return SqliteDriver.open(loc.path, { thread: SQLITE_THREAD });
   const { kind: _kind, ...options } = loc;
   return MysqlDriver.open(options);
 }
@@ -74,7 +85,7 @@ export async function openTestDriver(url: string): Promise<SqlDriver> {
  */
 export async function openStoreWithoutRetries(url: string): Promise<ChatStore> {
   const loc = parseStoreUrl(url);
-  if (loc.kind === 'sqlite') return openStore(url);
+  if (loc.kind === 'sqlite') return openTestStore(url);
   const { kind: _kind, ...options } = loc;
   const driver = await MysqlDriver.open({ ...options, maxAttempts: 1 });
   await migrate(driver);

@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { StoreError } from '../../src/app/store/errors.js';
 import { migrate, SCHEMA_VERSION } from '../../src/app/store/migrations.js';
-import { openStore } from '../../src/app/store/openStore.js';
 import type { SqlDriver } from '../../src/app/store/SqlDriver.js';
 import {
   createTestDatabase,
@@ -10,7 +9,7 @@ import {
   testMysqlUrl,
   uniqueMysqlDatabaseName,
 } from '../helpers/db.js';
-import { oneToOne, openTestDriver, STORE_KINDS } from './harness.js';
+import { oneToOne, openTestDriver, openTestStore, STORE_KINDS } from './harness.js';
 
 const TABLES = [
   'chat_groups',
@@ -57,10 +56,10 @@ describe.each(STORE_KINDS)('migrations on %s', (kind) => {
   it('keeps data when the store is reopened', async () => {
     const db = await createTestDatabase(kind);
     try {
-      const first = await openStore(db.url);
+      const first = await openTestStore(db.url);
       const id = await first.users.create('persistent', 'pw');
       await first.close();
-      const second = await openStore(db.url);
+      const second = await openTestStore(db.url);
       expect((await second.users.findById(id))?.name).toBe('persistent');
       await second.close();
     } finally {
@@ -92,7 +91,7 @@ describe.each(STORE_KINDS)('migrations on %s', (kind) => {
       expect(await migrate(driver)).toBe(SCHEMA_VERSION);
       expect(await counter()).toEqual([{ lastId: 41 }]);
 
-      const store = await openStore(db.url);
+      const store = await openTestStore(db.url);
       try {
         const send = (cmid: string) => store.messages.append([oneToOne(1, 2, 'v2', cmid)]);
         expect((await send('v2-a'))[0]).toMatchObject({ mid: 42, duplicate: false });
@@ -138,7 +137,7 @@ describe.each(STORE_KINDS)('migrations on %s', (kind) => {
   it('fails statements after close with UNAVAILABLE', async () => {
     const db = await createTestDatabase(kind);
     try {
-      const store = await openStore(db.url);
+      const store = await openTestStore(db.url);
       await store.close();
       await expect(store.users.findById(1)).rejects.toMatchObject({ code: 'UNAVAILABLE' });
       await expect(store.messages.append([])).resolves.toEqual([]); // nothing to store, no statement
@@ -153,7 +152,7 @@ describe('opening stores', () => {
   it('creates the MySQL database when it is missing', async () => {
     const name = uniqueMysqlDatabaseName();
     try {
-      const store = await openStore(testMysqlUrl(name));
+      const store = await openTestStore(testMysqlUrl(name));
       expect(store.dialect).toBe('mysql');
       expect(await store.users.create('first', 'pw')).toBeGreaterThan(0);
       await store.close();
@@ -165,7 +164,7 @@ describe('opening stores', () => {
   it('creates the SQLite file and its directory', async () => {
     const file = createTestSqlitePath();
     try {
-      const store = await openStore(`sqlite:${file.path.replace(/chat\.db$/, 'nested/dir/chat.db')}`);
+      const store = await openTestStore(`sqlite:${file.path.replace(/chat\.db$/, 'nested/dir/chat.db')}`);
       expect(store.dialect).toBe('sqlite');
       expect(await store.users.create('first', 'pw')).toBe(1);
       await store.close();
@@ -175,15 +174,15 @@ describe('opening stores', () => {
   });
 
   it('maps an unreachable MySQL server to UNAVAILABLE', async () => {
-    const err = await openStore('mysql://root@127.0.0.1:1/nothing').catch((e: unknown) => e);
+    const err = await openTestStore('mysql://root@127.0.0.1:1/nothing').catch((e: unknown) => e);
     expect(err).toBeInstanceOf(StoreError);
     expect(err).toMatchObject({ code: 'UNAVAILABLE' });
   });
 
   it('maps wrong MySQL credentials to UNAVAILABLE without leaking the password', async () => {
-    const err = await openStore(`mysql://nobody:s3cret-pw@127.0.0.1:3306/${uniqueMysqlDatabaseName()}`).catch(
-      (e: unknown) => e,
-    );
+    const err = await openTestStore(
+      `mysql://nobody:s3cret-pw@127.0.0.1:3306/${uniqueMysqlDatabaseName()}`,
+    ).catch((e: unknown) => e);
     expect(err).toMatchObject({ code: 'UNAVAILABLE' });
     expect(String((err as Error).message)).not.toContain('s3cret-pw');
   });

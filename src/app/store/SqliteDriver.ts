@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, resolve } from 'node:path';
-import { type ResourceLimits, Worker } from 'node:worker_threads';
+import { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import { describeError, StoreError } from './errors.js';
 import type { ExecResult, SqlDriver, SqlExecutor, SqlParam } from './SqlDriver.js';
@@ -11,6 +11,7 @@ import {
   type SqliteFailure,
   type SqliteOp,
   type SqliteReply,
+  type SqliteReplyMessage,
   type SqliteRequest,
   sqliteWorkerSource,
 } from './sqliteWorker.js';
@@ -31,8 +32,6 @@ export interface SqliteOptions {
    * synchronously on the calling thread, blocking it (tools, scripts, tests).
    */
   thread?: boolean;
-  /** Heap limits of the worker thread; the first threaded driver on a file starts it, with its limits. */
-  workerResourceLimits?: ResourceLimits;
 }
 
 /**
@@ -91,14 +90,28 @@ function releaseGate(path: string, gate: FileGate): void {
   if (--gate.users === 0 && gates.get(path) === gate) gates.delete(path);
 }
 
+/**
+ * `all` / `run`: a statement of a transaction; `autoAll` / `autoRun`: a lone statement, its own
+ * transaction (the worker may commit several together, see serveSqliteWorker).
+ */
+type StatementOp = 'all' | 'run' | 'autoAll' | 'autoRun';
+
 /** Where one driver's statements run: its own connection, on this thread or on the file's worker. */
 interface Backend {
-  all(sql: string, params: readonly SqlParam[]): Promise<unknown[]>;
-  run(sql: string, params: readonly SqlParam[]): Promise<ExecResult>;
+  /** Rows for all / autoAll, an ExecResult for run / autoRun. */
+  statement(op: StatementOp, sql: string, params: readonly SqlParam[]): Promise<unknown>;
+  /**
+   * BEGIN IMMEDIATE, which takes the write lock up front (waiting up to busy_timeout for other
+   * processes), so the transaction cannot fail half-way on a read-to-write lock upgrade.
+   * In-process it runs now and throws when it fails. Threaded it goes with the transaction's
+   * first request (no round trip of its own); when it fails, the transaction's statements and
+   * COMMIT fail with its error, and ROLLBACK rejects with it.
+   */
+  begin(): void;
   /** COMMIT; when it fails, rolls back (if still open) and rejects. */
   commit(): Promise<unknown>;
-  /** Rolls back an open transaction; no reply, errors ignored. */
-  rollback(): void;
+  /** ROLLBACK if a transaction is open (errors ignored); rejects with the error of a failed BEGIN. */
+  rollback(): Promise<unknown>;
   /** Closes the connection once every statement sent before has run. Never rejects. */
   close(): Promise<void>;
   /** Set when the backend stopped by itself (the worker thread died). */
@@ -131,7 +144,8 @@ function withBuffers(rows: Record<string, unknown>[]): Record<string, unknown>[]
   for (const row of rows) {
     for (const key in row) {
       const v = row[key];
-      if (v instanceof Uint8Array && !Buffer.isBuffer(v)) row[key] = Buffer.from(v.buffer, v.byteOffset, v.byteLength);
+      if (v instanceof Uint8Array && !Buffer.isBuffer(v))
+        row[key] = Buffer.from(v.buffer, v.byteOffset, v.byteLength);
     }
   }
   return rows;
@@ -145,19 +159,21 @@ class InlineBackend implements Backend {
 
   constructor(private readonly conn: SqliteConnection) {}
 
-  all(sql: string, params: readonly SqlParam[]): Promise<unknown[]> {
+  statement(op: StatementOp, sql: string, params: readonly SqlParam[]): Promise<unknown> {
     try {
-      return Promise.resolve(this.conn.all(sql, params));
+      const reads = op === 'all' || op === 'autoAll';
+      return Promise.resolve(reads ? this.conn.all(sql, params) : this.conn.run(sql, params));
     } catch (err) {
       return Promise.reject(toStoreError(engine.failure(err), err));
     }
   }
 
-  run(sql: string, params: readonly SqlParam[]): Promise<ExecResult> {
+  begin(): void {
     try {
-      return Promise.resolve(this.conn.run(sql, params));
+      this.conn.begin(true);
     } catch (err) {
-      return Promise.reject(toStoreError(engine.failure(err), err));
+      this.conn.rollback(); // the caller gives up at once: end the transaction that never began
+      throw toStoreError(engine.failure(err), err);
     }
   }
 
@@ -170,8 +186,9 @@ class InlineBackend implements Backend {
     }
   }
 
-  rollback(): void {
-    this.conn.rollback();
+  rollback(): Promise<unknown> {
+    this.conn.rollback(); // a failed BEGIN threw in begin(), nothing to report here
+    return Promise.resolve();
   }
 
   close(): Promise<void> {
@@ -204,31 +221,29 @@ class WorkerHost {
   private connections = 0;
   private stopping = false;
 
-  private constructor(
-    private readonly key: string | undefined,
-    resourceLimits: ResourceLimits | undefined,
-  ) {
+  private constructor(private readonly key: string | undefined) {
     workerSource ??= sqliteWorkerSource();
     betterSqlite3Path ??= createRequire(import.meta.url).resolve('better-sqlite3');
     this.worker = new Worker(workerSource, {
       eval: true,
       name: 'sqlite',
       workerData: { betterSqlite3: betterSqlite3Path },
-      ...(resourceLimits ? { resourceLimits } : {}),
     });
     this.worker.unref();
-    this.worker.on('message', (reply: SqliteReply) => this.onReply(reply));
+    this.worker.on('message', (msg: SqliteReplyMessage) => this.onMessage(msg));
     this.worker.on('error', (err) => this.fail(`failed: ${describeError(err)}`, err));
-    this.worker.on('messageerror', (err) => this.fail(`sent an unreadable reply: ${describeError(err)}`, err));
+    this.worker.on('messageerror', (err) =>
+      this.fail(`sent an unreadable reply: ${describeError(err)}`, err),
+    );
     this.worker.on('exit', (code) => this.fail(`exited (code ${code})`));
   }
 
   /** The file's worker (started if needed), with one more connection counted against it. */
-  static attach(path: string, resourceLimits: ResourceLimits | undefined): WorkerHost {
+  static attach(path: string): WorkerHost {
     const key = path === ':memory:' ? undefined : path;
     let host = key === undefined ? undefined : hosts.get(key);
     if (!host) {
-      host = new WorkerHost(key, resourceLimits);
+      host = new WorkerHost(key);
       if (key !== undefined) hosts.set(key, host);
     }
     host.connections++;
@@ -240,11 +255,11 @@ class WorkerHost {
   }
 
   /** Sends a request; resolves with its reply. Rejects with a StoreError. */
-  request(op: SqliteOp, conn: number, a?: unknown, b?: unknown): Promise<unknown> {
+  request(op: SqliteOp, conn: number, a: unknown, b: unknown, begin: 0 | 1 = 0): Promise<unknown> {
     if (this.failure) return Promise.reject(this.failure);
     const id = this.nextRequest++;
     try {
-      this.worker.postMessage([id, op, conn, a, b] satisfies SqliteRequest);
+      this.worker.postMessage([id, op, conn, a, b, begin] satisfies SqliteRequest);
     } catch (err) {
       // DataCloneError: a parameter that cannot be sent, a bug like any other bad binding.
       return Promise.reject(new StoreError('INTERNAL', `SQLite: ${describeError(err)}`, { cause: err }));
@@ -253,9 +268,9 @@ class WorkerHost {
     return new Promise((resolve, reject) => this.pending.set(id, { resolve, reject }));
   }
 
-  /** Sends a request that gets no reply. */
-  send(op: SqliteOp, conn: number): void {
-    if (!this.failure) this.worker.postMessage([0, op, conn] satisfies SqliteRequest);
+  /** Test hook: stops the thread under its connections, as a crash would. */
+  kill(): Promise<number> {
+    return this.worker.terminate();
   }
 
   /** One connection fewer; the last one stops the thread (its connections are closed by then). */
@@ -264,6 +279,11 @@ class WorkerHost {
     this.stopping = true;
     if (this.key !== undefined && hosts.get(this.key) === this) hosts.delete(this.key);
     await this.worker.terminate();
+  }
+
+  private onMessage(msg: SqliteReplyMessage): void {
+    if (typeof msg[0] === 'number') this.onReply(msg as SqliteReply);
+    else for (const reply of msg as readonly SqliteReply[]) this.onReply(reply);
   }
 
   private onReply(reply: SqliteReply): void {
@@ -299,6 +319,8 @@ class WorkerBackend implements Backend {
   /** Settles when the connection is open; rejects UNAVAILABLE when it cannot be opened. */
   readonly opened: Promise<unknown>;
   private readonly id: number;
+  /** The next request opens a transaction. */
+  private beginNext: 0 | 1 = 0;
 
   constructor(
     private readonly host: WorkerHost,
@@ -315,25 +337,35 @@ class WorkerBackend implements Backend {
     return this.host.failure;
   }
 
-  all(sql: string, params: readonly SqlParam[]): Promise<unknown[]> {
-    return this.host.request('all', this.id, sql, params) as Promise<unknown[]>;
+  killWorker(): Promise<number> {
+    return this.host.kill();
   }
 
-  run(sql: string, params: readonly SqlParam[]): Promise<ExecResult> {
-    return this.host.request('run', this.id, sql, params) as Promise<ExecResult>;
+  private takeBegin(): 0 | 1 {
+    const begin = this.beginNext;
+    this.beginNext = 0;
+    return begin;
+  }
+
+  statement(op: StatementOp, sql: string, params: readonly SqlParam[]): Promise<unknown> {
+    return this.host.request(op, this.id, sql, params, this.takeBegin());
+  }
+
+  begin(): void {
+    this.beginNext = 1;
   }
 
   commit(): Promise<unknown> {
-    return this.host.request('commit', this.id);
+    return this.host.request('commit', this.id, null, null, this.takeBegin());
   }
 
-  rollback(): void {
-    this.host.send('rollback', this.id);
+  rollback(): Promise<unknown> {
+    return this.host.request('rollback', this.id, null, null, this.takeBegin());
   }
 
   async close(): Promise<void> {
     try {
-      await this.host.request('close', this.id);
+      await this.host.request('close', this.id, null, null);
     } catch {
       // A dead thread has nothing left to close.
     } finally {
@@ -380,7 +412,7 @@ export class SqliteDriver implements SqlDriver {
         this.backend = new InlineBackend(engine.open(this.path, connect));
         this.ready = Promise.resolve();
       } else {
-        const backend = new WorkerBackend(WorkerHost.attach(this.path, options.workerResourceLimits), this.path, connect);
+        const backend = new WorkerBackend(WorkerHost.attach(this.path), this.path, connect);
         this.backend = backend;
         this.ready = backend.opened;
       }
@@ -410,11 +442,11 @@ export class SqliteDriver implements SqlDriver {
   }
 
   query<T>(sql: string, params: readonly SqlParam[] = []): Promise<T[]> {
-    return this.lone('all', sql, params) as Promise<T[]>;
+    return this.lone('autoAll', sql, params) as Promise<T[]>;
   }
 
   execute(sql: string, params: readonly SqlParam[] = []): Promise<ExecResult> {
-    return this.lone('run', sql, params) as Promise<ExecResult>;
+    return this.lone('autoRun', sql, params) as Promise<ExecResult>;
   }
 
   async transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
@@ -424,15 +456,19 @@ export class SqliteDriver implements SqlDriver {
     const tx = new SqliteTransaction(this.backend);
     try {
       this.assertOpen(); // closed, or the worker died, while queued
-      // IMMEDIATE takes the write lock up front (waiting up to busy_timeout for other processes),
-      // so the transaction cannot fail half-way on a read-to-write lock upgrade.
-      await this.backend.run('BEGIN IMMEDIATE', []);
+      this.backend.begin();
       let result: T;
       try {
         result = await fn(tx);
       } catch (err) {
         tx.finish();
-        this.backend.rollback();
+        try {
+          await this.backend.rollback();
+        } catch (beginError) {
+          // BEGIN failed (threaded: fn's statements only echoed its error): that is the error to
+          // report, as in-process, where fn never runs then. A dead worker leaves fn's error.
+          if (this.backend.failure === undefined) throw beginError;
+        }
         throw err;
       }
       tx.finish();
@@ -471,7 +507,7 @@ export class SqliteDriver implements SqlDriver {
   }
 
   /** A statement outside any transaction: sent now unless the file is owned or others queue. */
-  private lone(op: 'all' | 'run', sql: string, params: readonly SqlParam[]): Promise<unknown> {
+  private lone(op: 'autoAll' | 'autoRun', sql: string, params: readonly SqlParam[]): Promise<unknown> {
     if (this.gate.canPass()) return this.statement(op, sql, params);
     return new Promise((resolve, reject) => {
       this.gate.queue(() => {
@@ -480,9 +516,9 @@ export class SqliteDriver implements SqlDriver {
     });
   }
 
-  private statement(op: 'all' | 'run', sql: string, params: readonly SqlParam[]): Promise<unknown> {
+  private statement(op: 'autoAll' | 'autoRun', sql: string, params: readonly SqlParam[]): Promise<unknown> {
     if (this.closed) return Promise.reject(this.closedError());
-    return op === 'all' ? this.backend.all(sql, params) : this.backend.run(sql, params);
+    return this.backend.statement(op, sql, params);
   }
 
   private assertOpen(): void {
@@ -496,6 +532,16 @@ export class SqliteDriver implements SqlDriver {
   }
 }
 
+/**
+ * Test hook: stops the worker thread of a threaded driver (and of every driver sharing it) the way
+ * a crash would, to check that nothing hangs. Resolves once the thread is gone.
+ */
+export async function killSqliteWorkerForTests(driver: SqliteDriver): Promise<void> {
+  const backend = (driver as unknown as { backend: Backend }).backend;
+  if (!(backend instanceof WorkerBackend)) throw new Error('not a threaded SqliteDriver');
+  await backend.killWorker();
+}
+
 /** The executor handed to a transaction callback; refuses use after the transaction ended. */
 class SqliteTransaction implements SqlExecutor {
   readonly dialect = 'sqlite' as const;
@@ -505,12 +551,12 @@ class SqliteTransaction implements SqlExecutor {
 
   query<T>(sql: string, params: readonly SqlParam[] = []): Promise<T[]> {
     if (!this.active) return Promise.reject(finished());
-    return this.backend.all(sql, params) as Promise<T[]>;
+    return this.backend.statement('all', sql, params) as Promise<T[]>;
   }
 
   execute(sql: string, params: readonly SqlParam[] = []): Promise<ExecResult> {
     if (!this.active) return Promise.reject(finished());
-    return this.backend.run(sql, params);
+    return this.backend.statement('run', sql, params) as Promise<ExecResult>;
   }
 
   finish(): void {

@@ -11,7 +11,7 @@
  * calls `createSqliteEngine` directly, so both modes share every line that touches SQLite.
  */
 
-import type { MessagePort } from 'node:worker_threads';
+import type { MessagePort, receiveMessageOnPort } from 'node:worker_threads';
 import type BetterSqlite3 from 'better-sqlite3';
 import type { ExecResult, SqlParam } from './SqlDriver.js';
 
@@ -38,12 +38,24 @@ export interface SqliteFailure {
 
 /** One better-sqlite3 connection. Methods throw what better-sqlite3 throws. */
 export interface SqliteConnection {
+  readonly inTransaction: boolean;
   all(sql: string, params: readonly SqlParam[]): unknown[];
   run(sql: string, params: readonly SqlParam[]): ExecResult;
+  /** Whether the statement may write (prepares it). */
+  writes(sql: string): boolean;
+  /**
+   * BEGIN IMMEDIATE (takes the write lock now) or BEGIN (deferred). When it fails, the statements
+   * and the COMMIT that follow fail with the same error (they may have been sent without waiting
+   * for it), until COMMIT or ROLLBACK ends the transaction that never began.
+   */
+  begin(immediate: boolean): void;
   /** COMMIT; when that fails and the transaction is still open (BUSY), ROLLBACK, then rethrow. */
   commit(): void;
-  /** ROLLBACK when a transaction is open; errors are ignored (the caller reports its own). */
-  rollback(): void;
+  /**
+   * ROLLBACK when a transaction is open; its errors are ignored (the caller reports its own).
+   * Returns the error of a BEGIN that failed, undefined when the transaction had begun.
+   */
+  rollback(): unknown;
   close(): void;
 }
 
@@ -52,15 +64,29 @@ export interface SqliteEngine {
   failure(err: unknown): SqliteFailure;
 }
 
-/** Main thread → worker: `[request id (0: no reply), op, connection id, sql | path, params | options]`. */
-export type SqliteOp = 'open' | 'all' | 'run' | 'commit' | 'rollback' | 'close';
-export type SqliteRequest = readonly [id: number, op: SqliteOp, connection: number, a?: unknown, b?: unknown];
 /**
- * Worker → main thread: `[request id, status, value]`. `ok`: rows, an ExecResult or null;
- * `binary`: rows holding BLOBs, which arrive as Uint8Array and must become Buffers again;
- * `error`: a SqliteFailure.
+ * Main thread → worker: `[request id, op, connection id, sql | path, params | options, begin]`.
+ * A transaction is `all` / `run` statements, then `commit` or `rollback`; its first request has
+ * `begin` = 1: BEGIN IMMEDIATE runs first, so it costs no message of its own. `autoAll` /
+ * `autoRun` are lone statements, each its own transaction, which the worker may group (see
+ * serveSqliteWorker).
+ */
+export type SqliteOp = 'open' | 'all' | 'run' | 'autoAll' | 'autoRun' | 'commit' | 'rollback' | 'close';
+export type SqliteRequest = readonly [
+  id: number,
+  op: SqliteOp,
+  connection: number,
+  a: unknown,
+  b: unknown,
+  begin: 0 | 1,
+];
+/**
+ * Worker → main thread: `[request id, status, value]`, or an array of them (a group). `ok`: rows,
+ * an ExecResult or null; `binary`: rows holding BLOBs, which arrive as Uint8Array and must become
+ * Buffers again; `error`: a SqliteFailure.
  */
 export type SqliteReply = readonly [id: number, status: 'ok' | 'binary' | 'error', value: unknown];
+export type SqliteReplyMessage = SqliteReply | readonly SqliteReply[];
 
 /** Self-contained (see the file comment). */
 export function createSqliteEngine(Database: DatabaseConstructor): SqliteEngine {
@@ -79,19 +105,45 @@ export function createSqliteEngine(Database: DatabaseConstructor): SqliteEngine 
 
   class Connection implements SqliteConnection {
     private readonly cache = new Map<string, BetterSqlite3.Statement<unknown[]>>();
+    /** The error of a failed BEGIN, until the transaction's COMMIT or ROLLBACK. */
+    private beginFailure: unknown;
 
     constructor(private readonly db: BetterSqlite3.Database) {}
 
+    get inTransaction(): boolean {
+      return this.db.inTransaction;
+    }
+
+    writes(sql: string): boolean {
+      return !this.statement(sql).readonly;
+    }
+
+    begin(immediate: boolean): void {
+      try {
+        this.statement(immediate ? 'BEGIN IMMEDIATE' : 'BEGIN').run();
+      } catch (err) {
+        this.beginFailure = err;
+        throw err;
+      }
+    }
+
     all(sql: string, params: readonly SqlParam[]): unknown[] {
+      if (this.beginFailure !== undefined) throw this.beginFailure;
       return this.statement(sql).all(...wellFormed(params));
     }
 
     run(sql: string, params: readonly SqlParam[]): ExecResult {
+      if (this.beginFailure !== undefined) throw this.beginFailure;
       const r = this.statement(sql).run(...wellFormed(params));
       return { affectedRows: r.changes, insertId: Number(r.lastInsertRowid) };
     }
 
     commit(): void {
+      const failed = this.beginFailure;
+      if (failed !== undefined) {
+        this.beginFailure = undefined;
+        throw failed;
+      }
       try {
         this.statement('COMMIT').run();
       } catch (err) {
@@ -101,13 +153,17 @@ export function createSqliteEngine(Database: DatabaseConstructor): SqliteEngine 
       }
     }
 
-    rollback(): void {
-      if (!this.db.inTransaction) return;
-      try {
-        this.statement('ROLLBACK').run();
-      } catch {
-        // The original error is the one worth reporting.
+    rollback(): unknown {
+      const failed = this.beginFailure;
+      this.beginFailure = undefined;
+      if (this.db.inTransaction) {
+        try {
+          this.statement('ROLLBACK').run();
+        } catch {
+          // The original error is the one worth reporting.
+        }
       }
+      return failed;
     }
 
     close(): void {
@@ -156,9 +212,25 @@ export function createSqliteEngine(Database: DatabaseConstructor): SqliteEngine 
 /**
  * The worker's message loop. Requests run one at a time in arrival order, which is what keeps
  * other callers' statements out of an open transaction: the main thread sends nothing else
- * between BEGIN and COMMIT. Self-contained (see the file comment).
+ * between BEGIN and COMMIT.
+ *
+ * Group commit of lone statements: when several lone statements of one connection are waiting
+ * (they pile up while the worker is busy, e.g. in a commit's fsync), they run as ONE transaction,
+ * so they cost one fsync instead of one each, and their replies go back in one message. Each
+ * still succeeds or fails on its own: a failing statement is rolled back by SQLite alone, as in
+ * autocommit. When the group's transaction cannot start, or an error or the COMMIT ends it, the
+ * group is rolled back and every statement runs again alone, exactly as without grouping.
+ * Replies are sent after the COMMIT, so a reply still means "durable". Only plain DML and SELECT
+ * are grouped (no PRAGMA, VACUUM, DDL, transaction control). Self-contained (see the file comment).
  */
-export function serveSqliteWorker(port: Pick<MessagePort, 'on' | 'postMessage'>, engine: SqliteEngine): void {
+export function serveSqliteWorker(
+  port: MessagePort,
+  engine: SqliteEngine,
+  receive: typeof receiveMessageOnPort,
+): void {
+  /** Most lone statements in one group transaction. */
+  const GROUP_LIMIT = 256;
+  const GROUPABLE_SQL = /^\s*(?:SELECT|INSERT|UPDATE|DELETE|REPLACE|WITH)\b/i;
   const connections = new Map<number, SqliteConnection>();
   /** Connections whose open failed: their statements (sent before the failure was known) fail alike. */
   const openFailures = new Map<number, SqliteFailure>();
@@ -195,20 +267,30 @@ export function serveSqliteWorker(port: Pick<MessagePort, 'on' | 'postMessage'>,
       if (op === 'close' || op === 'rollback') return [id, 'ok', null];
       return [id, 'error', openFailures.get(connId) ?? unavailable('store is closed')];
     }
+    if (req[5] === 1) {
+      try {
+        conn.begin(true);
+      } catch {
+        // Kept by the connection: the op below and the rest of the transaction fail with it.
+      }
+    }
     try {
       switch (op) {
-        case 'all': {
+        case 'all':
+        case 'autoAll': {
           const rows = conn.all(req[3] as string, req[4] as SqlParam[]);
           return [id, hasBinary(rows) ? 'binary' : 'ok', rows];
         }
         case 'run':
+        case 'autoRun':
           return [id, 'ok', conn.run(req[3] as string, req[4] as SqlParam[])];
         case 'commit':
           conn.commit();
           return [id, 'ok', null];
-        case 'rollback':
-          conn.rollback();
-          return [id, 'ok', null];
+        case 'rollback': {
+          const failedBegin = conn.rollback();
+          return failedBegin === undefined ? [id, 'ok', null] : [id, 'error', engine.failure(failedBegin)];
+        }
         case 'close':
           connections.delete(connId);
           conn.close();
@@ -219,9 +301,66 @@ export function serveSqliteWorker(port: Pick<MessagePort, 'on' | 'postMessage'>,
     }
   }
 
+  function groupable(req: SqliteRequest): boolean {
+    return (req[1] === 'autoAll' || req[1] === 'autoRun') && GROUPABLE_SQL.test(req[3] as string);
+  }
+
+  /** Runs a group of lone statements as one transaction; see the function comment. */
+  function runGroup(conn: SqliteConnection, group: readonly SqliteRequest[]): SqliteReply[] {
+    if (conn.inTransaction) return group.map(handle); // never expected: lone statements wait for COMMIT
+    let writes = false;
+    for (const req of group) {
+      try {
+        if (conn.writes(req[3] as string)) writes = true;
+      } catch {
+        // Does not prepare: it fails in the group as it would alone, and ends nothing.
+      }
+    }
+    try {
+      conn.begin(writes);
+    } catch {
+      return group.map(handle);
+    }
+    const replies: SqliteReply[] = [];
+    for (const req of group) {
+      const reply = handle(req);
+      replies.push(reply);
+      if (reply[1] === 'error' && !conn.inTransaction) return group.map(handle); // the error rolled it all back
+    }
+    try {
+      conn.commit(); // rolls back when it fails
+    } catch {
+      return group.map(handle);
+    }
+    return replies;
+  }
+
+  /** Serves one request and the lone statements queued right behind it; returns the next request it took. */
+  function serve(req: SqliteRequest): SqliteRequest | undefined {
+    const conn = groupable(req) ? connections.get(req[2]) : undefined;
+    if (conn === undefined) {
+      port.postMessage(handle(req));
+      return undefined;
+    }
+    const group = [req];
+    let next: SqliteRequest | undefined;
+    while (group.length < GROUP_LIMIT) {
+      const received = receive(port);
+      if (received === undefined) break;
+      const queued = received.message as SqliteRequest;
+      if (queued[2] !== req[2] || !groupable(queued)) {
+        next = queued;
+        break;
+      }
+      group.push(queued);
+    }
+    port.postMessage(group.length === 1 ? handle(req) : runGroup(conn, group));
+    return next;
+  }
+
   port.on('message', (req: SqliteRequest) => {
-    const reply = handle(req);
-    if (req[0] !== 0) port.postMessage(reply);
+    let next: SqliteRequest | undefined = req;
+    while (next !== undefined) next = serve(next);
   });
 }
 
@@ -229,10 +368,11 @@ export function serveSqliteWorker(port: Pick<MessagePort, 'on' | 'postMessage'>,
 export function sqliteWorkerSource(): string {
   return [
     "'use strict';",
-    "const { parentPort, workerData } = require('node:worker_threads');",
+    "const { parentPort, receiveMessageOnPort, workerData } = require('node:worker_threads');",
     `const createSqliteEngine = ${createSqliteEngine.toString()};`,
     `const serveSqliteWorker = ${serveSqliteWorker.toString()};`,
-    'serveSqliteWorker(parentPort, createSqliteEngine(require(workerData.betterSqlite3)));',
+    'const engine = createSqliteEngine(require(workerData.betterSqlite3));',
+    'serveSqliteWorker(parentPort, engine, receiveMessageOnPort);',
     '',
   ].join('\n');
 }
