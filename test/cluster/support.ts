@@ -7,7 +7,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, type Server, type Socket, connect as tcpConnect } from 'node:net';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
@@ -218,76 +218,7 @@ export class PresenceReader {
   }
 }
 
-/**
- * A TCP proxy (node:net) between the chat servers and MariaDB. `outage()` cuts every proxied
- * connection and resets every new one until `restore()`: what the servers see of a MySQL restart.
- */
-export class TcpProxy {
-  private readonly pairs = new Set<[Socket, Socket]>();
-  private down = false;
-  accepted = 0;
-  refused = 0;
-
-  private constructor(
-    private readonly server: Server,
-    readonly port: number,
-  ) {}
-
-  static async start(targetHost: string, targetPort: number): Promise<TcpProxy> {
-    let proxy: TcpProxy | null = null;
-    const server = createServer((client) => proxy!.onClient(client, targetHost, targetPort));
-    const port = await new Promise<number>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(0, '127.0.0.1', () => {
-        const a = server.address();
-        resolve(typeof a === 'object' && a !== null ? a.port : 0);
-      });
-    });
-    proxy = new TcpProxy(server, port);
-    return proxy;
-  }
-
-  private onClient(client: Socket, host: string, port: number): void {
-    if (this.down) {
-      this.refused++;
-      client.resetAndDestroy();
-      return;
-    }
-    this.accepted++;
-    const upstream = tcpConnect({ host, port });
-    const pair: [Socket, Socket] = [client, upstream];
-    this.pairs.add(pair);
-    const end = (): void => {
-      this.pairs.delete(pair);
-      client.destroy();
-      upstream.destroy();
-    };
-    client.on('error', end);
-    upstream.on('error', end);
-    client.on('close', end);
-    upstream.on('close', end);
-    client.pipe(upstream);
-    upstream.pipe(client);
-  }
-
-  outage(): void {
-    this.down = true;
-    for (const [client, upstream] of this.pairs) {
-      client.resetAndDestroy();
-      upstream.destroy();
-    }
-    this.pairs.clear();
-  }
-
-  restore(): void {
-    this.down = false;
-  }
-
-  close(): Promise<void> {
-    this.outage();
-    return new Promise((resolve) => this.server.close(() => resolve()));
-  }
-}
+export { TcpProxy } from '../helpers/tcpProxy.js';
 
 /** A private directory for Nginx; removed by the returned function. */
 export function nginxPrefix(): { dir: string; remove: () => void } {

@@ -1,6 +1,7 @@
 /** Direct ZooKeeper access for the registry tests (node-zookeeper-client, no src/rpc code). */
-import { createServer, connect as netConnect, type Socket } from 'node:net';
+import { connect as netConnect } from 'node:net';
 import * as zookeeper from 'node-zookeeper-client';
+import { TcpProxy } from '../helpers/tcpProxy.js';
 
 export async function connectRaw(
   connectString: string,
@@ -157,47 +158,11 @@ export interface ZkProxy {
  */
 export async function startZkProxy(target: string): Promise<ZkProxy> {
   const [host, port] = target.split(':');
-  const pairs = new Set<[Socket, Socket]>();
-  let cut = false;
-  const server = createServer((client) => {
-    if (cut) {
-      client.destroy();
-      return;
-    }
-    const upstream = netConnect({ host: host!, port: Number(port) });
-    const pair: [Socket, Socket] = [client, upstream];
-    pairs.add(pair);
-    const drop = (): void => {
-      pairs.delete(pair);
-      client.destroy();
-      upstream.destroy();
-    };
-    client.on('error', drop);
-    upstream.on('error', drop);
-    client.on('close', drop);
-    upstream.on('close', drop);
-    client.pipe(upstream);
-    upstream.pipe(client);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const listenPort = (server.address() as { port: number }).port;
-  const cutAll = (): void => {
-    cut = true;
-    for (const [a, b] of pairs) {
-      a.destroy();
-      b.destroy();
-    }
-    pairs.clear();
-  };
+  const proxy = await TcpProxy.start(host!, Number(port));
   return {
-    connectString: `127.0.0.1:${listenPort}`,
-    cut: cutAll,
-    restore() {
-      cut = false;
-    },
-    close() {
-      cutAll();
-      return new Promise((resolve) => server.close(() => resolve()));
-    },
+    connectString: `127.0.0.1:${proxy.port}`,
+    cut: () => proxy.outage(),
+    restore: () => proxy.restore(),
+    close: () => proxy.close(),
   };
 }
