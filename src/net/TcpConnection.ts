@@ -17,6 +17,8 @@ import { installUserReadBuffer } from './userReadBuffer.js';
 
 export type ConnectionState = 'connecting' | 'connected' | 'disconnecting' | 'disconnected';
 
+const kNoBytes = new Uint8Array(0);
+
 /** muduo's default high-water mark: 64 MiB of pending output. */
 export const kDefaultHighWaterMark = 64 * 1024 * 1024;
 
@@ -103,8 +105,16 @@ export class TcpConnection {
     this.messageCallback = cb;
   }
 
+  /**
+   * `cb` fires whenever pending output drains to zero, including output queued before it was
+   * set (muduo fires it when the output buffer empties, whenever the callback came).
+   */
   setWriteCompleteCallback(cb: WriteCompleteCallback | null): void {
     this.writeCompleteCallback = cb;
+    if (cb !== null && this.stateValue === 'connected' && this.socket.writableLength > 0) {
+      // Earlier writes carry no completion callback: an empty write behind them observes their drain.
+      this.socket.write(kNoBytes, this.onWritten);
+    }
   }
 
   /** `cb` fires each time pending output grows from below `bytes` to `bytes` or more. */

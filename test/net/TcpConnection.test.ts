@@ -349,6 +349,35 @@ describe('TcpConnection send', () => {
     expect(conn!.pendingOutputBytes()).toBe(0);
   });
 
+  it('fires a write-complete callback set after the output was queued, once that output drains', async () => {
+    const completions: number[] = [];
+    let pendingWhenSet = 0;
+    const { port } = await server((s) => {
+      s.setConnectionCallback((conn) => {
+        if (!conn.connected) return;
+        conn.send(pattern(8 * MiB));
+        pendingWhenSet = conn.pendingOutputBytes();
+        conn.setWriteCompleteCallback((c) => completions.push(c.pendingOutputBytes()));
+      });
+    });
+    const socket = await raw(port);
+    socket.pause();
+    await sleep(100);
+    expect(completions).toEqual([]);
+    let received = 0;
+    socket.on('data', (chunk: globalThis.Buffer) => {
+      received += chunk.length;
+    });
+    socket.resume();
+    await waitFor(
+      () => received === 8 * MiB && completions.length >= 1,
+      10_000,
+      'drain after a late callback',
+    );
+    expect(pendingWhenSet).toBeGreaterThan(0);
+    expect(completions).toEqual([0]);
+  });
+
   it('high-water mark + write-complete give a flow-controlled transfer with bounded buffering', async () => {
     const hwm = 512 * 1024;
     const chunk = 32 * 1024;

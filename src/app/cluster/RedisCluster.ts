@@ -172,10 +172,6 @@ export class RedisCluster implements Presence, DeliveryRouter {
     return this.sessions.get(userId);
   }
 
-  localCount(): number {
-    return this.sessions.size;
-  }
-
   // ---- DeliveryRouter ----
 
   route(deliveries: readonly Delivery[]): void {

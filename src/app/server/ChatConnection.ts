@@ -16,8 +16,6 @@ export interface ConnectionHost {
 }
 
 const kBrace = 0x7b;
-/** How often a paused bulk send checks whether the client has read enough (ms). */
-const kDrainPollMs = 2;
 
 /**
  * One client connection of the chat server: picks the codec from the first byte (PROTOCOL.md
@@ -33,6 +31,8 @@ export class ChatConnection implements SessionTransport {
   private splitter: LegacyFrameSplitter | null = null;
   private decided = false;
   private sawFrame = false;
+  /** Resolves the pending `whenWritable` promise. */
+  private drained: (() => void) | null = null;
   /** Bytes passed to the socket by `send` so far. */
   private queued = 0;
 
@@ -43,10 +43,6 @@ export class ChatConnection implements SessionTransport {
 
   get peer(): string {
     return this.conn.peerAddress.toIpPort();
-  }
-
-  get framed(): boolean {
-    return this.decided && this.kind !== 'legacy';
   }
 
   /** The connection's message callback. */
@@ -154,19 +150,28 @@ export class ChatConnection implements SessionTransport {
     this.conn.forceClose();
   }
 
-  /** Paused above `outputPauseBytes` of pending output, until it is down to a half of that. */
+  /** Paused above `outputPauseBytes` of pending output, until it has drained or the connection is gone. */
   whenWritable(): Promise<void> | undefined {
     const conn = this.conn;
     if (!conn.connected || conn.pendingOutputBytes() < this.host.outputPauseBytes) return undefined;
-    const resumeAt = this.host.outputPauseBytes / 2;
     return new Promise((resolve) => {
-      const poll = (): void => {
-        if (!conn.connected || conn.pendingOutputBytes() <= resumeAt) resolve();
-        else conn.loop.runAfter(kDrainPollMs, poll);
-      };
-      conn.loop.runAfter(kDrainPollMs, poll);
+      this.drained = resolve;
+      conn.setWriteCompleteCallback(this.onDrained);
     });
   }
+
+  /** The connection went down: nothing waits for output that will never drain. */
+  onDown(): void {
+    this.onDrained();
+  }
+
+  private readonly onDrained = (): void => {
+    const wake = this.drained;
+    if (wake === null) return;
+    this.drained = null;
+    this.conn.setWriteCompleteCallback(null);
+    wake();
+  };
 
   pauseInput(): void {
     this.conn.stopRead();

@@ -41,7 +41,7 @@ const kDefaultPort = 6000;
 export class ChatServer implements ConnectionHost {
   readonly service: ChatService;
   readonly maxMessageBytes: number;
-  /** Half the high-water mark: bulk sends pause there, well before a slow reader is cut off. */
+  /** Half the high-water mark: bulk sends pause there until drained, well before a slow reader is cut off. */
   readonly outputPauseBytes: number;
   private readonly tcp: TcpServer;
   private readonly loop: EventLoop;
@@ -126,6 +126,7 @@ export class ChatServer implements ConnectionHost {
       return;
     }
     const chat = conn.context as ChatConnection;
+    chat.onDown();
     if (chat.idleTimer !== null) this.loop.cancel(chat.idleTimer);
     if (chat.session !== null) {
       const closed = this.service.closeSession(chat.session);

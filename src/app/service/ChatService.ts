@@ -101,10 +101,6 @@ export class ChatService {
     this.router = router;
   }
 
-  get sessionCount(): number {
-    return this.sessions.size;
-  }
-
   openSession(transport: SessionTransport): ChatSession {
     const limiter = new RateLimiter(this.messagesPerSecond, this.messagesPerSecond * 2);
     const session = new ChatSession(transport, this.handleMessage, limiter);

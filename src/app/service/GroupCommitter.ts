@@ -58,11 +58,6 @@ export class GroupCommitter {
     });
   }
 
-  /** Number of messages waiting for a transaction. */
-  get backlog(): number {
-    return this.queue.length;
-  }
-
   /** Resolves once everything submitted so far is committed (or failed). */
   drain(): Promise<void> {
     if (!this.running && this.queue.length === 0) return Promise.resolve();

@@ -10,8 +10,6 @@ export interface Presence {
   release(userId: number, session: ChatSession): Promise<void>;
   /** The session of `userId` on this server, if any. */
   local(userId: number): ChatSession | undefined;
-  /** Sessions on this server. */
-  localCount(): number;
 }
 
 export class LocalPresence implements Presence {
@@ -34,9 +32,5 @@ export class LocalPresence implements Presence {
 
   local(userId: number): ChatSession | undefined {
     return this.sessions.get(userId);
-  }
-
-  localCount(): number {
-    return this.sessions.size;
   }
 }
