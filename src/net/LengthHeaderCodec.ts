@@ -16,7 +16,10 @@ export type CodecErrorCallback = (conn: TcpConnection, error: NetError) => void;
 export interface LengthHeaderCodecOptions {
   /** Largest payload accepted; a bigger (or negative) length closes the connection. Default 1 MiB. */
   maxFrameSize?: number;
-  /** Told about a bad frame before the connection is closed. Default: nothing. */
+  /**
+   * Told about a bad frame. The connection is then force-closed unless the handler already
+   * began closing it (e.g. `shutdown()` after sending an error reply). Default: nothing.
+   */
   onError?: CodecErrorCallback;
 }
 
@@ -47,7 +50,8 @@ export class LengthHeaderCodec {
           conn,
           new NetError('FRAME_TOO_LARGE', `frame length ${len} outside 0..${this.maxFrameSize}`),
         );
-        conn.forceClose();
+        // An error handler may have started a graceful close (to flush an error reply); else force it.
+        if (conn.connected) conn.forceClose();
         return;
       }
       if (buffer.readableBytes() < kHeaderLen + len) return;

@@ -1,6 +1,5 @@
-import type { Buffer, TcpConnection, TimerId } from '../../net/index.js';
+import type { Buffer, LengthHeaderCodec, TcpConnection, TimerId } from '../../net/index.js';
 import { jsonCodec, legacyCodec, protobufCodec } from '../protocol/codecs.js';
-import { ProtocolError } from '../protocol/errors.js';
 import { LegacyFrameSplitter } from '../protocol/LegacyFrameSplitter.js';
 import { legacyMaySend } from '../protocol/legacyReplies.js';
 import { errorReply } from '../protocol/replies.js';
@@ -9,6 +8,8 @@ import type { ChatSession, CodecKind, SessionTransport } from '../service/ChatSe
 /** What a connection asks of its server. */
 export interface ConnectionHost {
   readonly maxMessageBytes: number;
+  /** Splits framed connections' streams (shared by all of them); frames go to `onFrame`. */
+  readonly framing: LengthHeaderCodec;
   /** Pending output at which bulk sends (inbox catch-up) wait for the client to read. */
   readonly outputPauseBytes: number;
   openSession(transport: SessionTransport): ChatSession;
@@ -46,7 +47,7 @@ export class ChatConnection implements SessionTransport {
   }
 
   /** The connection's message callback. */
-  onBytes(buffer: Buffer): void {
+  onBytes(buffer: Buffer, receiveTime: number): void {
     this.lastActive = performance.now();
     if (!this.decided) {
       if (buffer.readableBytes() === 0) return;
@@ -58,7 +59,7 @@ export class ChatConnection implements SessionTransport {
       this.session = this.host.openSession(this);
     }
     if (this.splitter !== null) this.onLegacyBytes(buffer);
-    else this.onFramedBytes(buffer);
+    else this.host.framing.onMessage(this.conn, buffer, receiveTime);
   }
 
   private onLegacyBytes(buffer: Buffer): void {
@@ -76,36 +77,26 @@ export class ChatConnection implements SessionTransport {
     }
   }
 
-  private onFramedBytes(buffer: Buffer): void {
-    const max = this.host.maxMessageBytes;
-    while (buffer.readableBytes() >= 4 && !this.conn.disconnected) {
-      const len = buffer.peekInt32();
-      if (len < 0 || len > max) {
-        buffer.retrieveAll();
-        this.reject(new ProtocolError('FRAME_TOO_LARGE', `frame of ${len >>> 0} bytes exceeds ${max}`));
-        return;
-      }
-      if (buffer.readableBytes() < 4 + len) return;
-      buffer.retrieve(4);
-      const payload = buffer.peek(len);
-      buffer.retrieve(len);
-      const isJson = payload.length > 0 && payload[0] === kBrace;
-      // The first frame fixes the reply codec; later frames may use either.
-      if (!this.sawFrame) this.kind = isJson ? 'json' : 'protobuf';
-      this.sawFrame = true;
-      let message: unknown;
-      try {
-        message = isJson ? jsonCodec.decodePayload(payload) : protobufCodec.decodePayload(payload);
-      } catch (error) {
-        this.reject(error);
-        return;
-      }
-      this.session!.enqueue(message);
+  /** One framed payload (the server's LengthHeaderCodec has split the stream). */
+  onFrame(payload: Uint8Array): void {
+    const isJson = payload.length > 0 && payload[0] === kBrace;
+    // The first frame fixes the reply codec; later frames may use either.
+    if (!this.sawFrame) this.kind = isJson ? 'json' : 'protobuf';
+    this.sawFrame = true;
+    let message: unknown;
+    try {
+      message = isJson ? jsonCodec.decodePayload(payload) : protobufCodec.decodePayload(payload);
+    } catch (error) {
+      this.reject(error);
+      return;
     }
+    this.session!.enqueue(message);
   }
 
   /** Bad bytes: tell the client why (when its codec can say it), then close only this connection. */
-  private reject(error: unknown): void {
+  reject(error: unknown): void {
+    // Whatever else was read is dropped: the codec loop stops at the bad frame.
+    this.conn.inputBuffer.retrieveAll();
     const reason = error instanceof Error ? error.message : String(error);
     this.host.log('debug', `${this.peer}: closing on bad input: ${reason}`);
     if (this.kind !== 'legacy') this.send(errorReply(3, reason));

@@ -1,4 +1,10 @@
-import { EventLoop, type InetAddress, type TcpConnection, TcpServer } from '../../net/index.js';
+import {
+  EventLoop,
+  type InetAddress,
+  LengthHeaderCodec,
+  type TcpConnection,
+  TcpServer,
+} from '../../net/index.js';
 import type { ChatStore } from '../model/ChatStore.js';
 import { Limits } from '../protocol/errno.js';
 import { ChatService } from '../service/ChatService.js';
@@ -41,6 +47,7 @@ const kDefaultPort = 6000;
 export class ChatServer implements ConnectionHost {
   readonly service: ChatService;
   readonly maxMessageBytes: number;
+  readonly framing: LengthHeaderCodec;
   /** Half the high-water mark: bulk sends pause there until drained, well before a slow reader is cut off. */
   readonly outputPauseBytes: number;
   private readonly tcp: TcpServer;
@@ -65,6 +72,10 @@ export class ChatServer implements ConnectionHost {
     this.highWaterMark = options.highWaterMarkBytes ?? 8 * 1024 * 1024;
     this.outputPauseBytes = Math.max(1, Math.floor(this.highWaterMark / 2));
     this.maxMessageBytes = options.maxMessageBytes ?? Limits.MAX_MESSAGE_BYTES;
+    this.framing = new LengthHeaderCodec((conn, frame) => (conn.context as ChatConnection).onFrame(frame), {
+      maxFrameSize: this.maxMessageBytes,
+      onError: (conn, error) => (conn.context as ChatConnection).reject(error),
+    });
     this.serverId = options.serverId ?? `${host}:${port}`;
     const presence = options.presence ?? new LocalPresence();
     this.service = new ChatService(store, presence, {
@@ -75,7 +86,7 @@ export class ChatServer implements ConnectionHost {
     this.service.setRouter(options.router ? options.router(presence) : new LocalDeliveryRouter(presence));
     this.tcp = new TcpServer({ name: 'chat', host, port, loop: this.loop, noDelay: true });
     this.tcp.setConnectionCallback(this.onConnection);
-    this.tcp.setMessageCallback((conn, buffer) => (conn.context as ChatConnection).onBytes(buffer));
+    this.tcp.setMessageCallback((conn, buffer, at) => (conn.context as ChatConnection).onBytes(buffer, at));
   }
 
   /** Clears this server's stale sessions (a previous crash), then listens. */
