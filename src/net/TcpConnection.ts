@@ -17,8 +17,6 @@ import { installUserReadBuffer } from './userReadBuffer.js';
 
 export type ConnectionState = 'connecting' | 'connected' | 'disconnecting' | 'disconnected';
 
-const kNoBytes = new Uint8Array(0);
-
 /** muduo's default high-water mark: 64 MiB of pending output. */
 export const kDefaultHighWaterMark = 64 * 1024 * 1024;
 
@@ -51,6 +49,8 @@ export class TcpConnection {
   private highWaterMarkCallback: HighWaterMarkCallback | null = null;
   private errorCallback: ErrorCallback | null = null;
   private closeCallback: CloseCallback | null = null;
+  private bytesSent = 0;
+  private bytesFlushed = 0;
 
   readonly localAddress: InetAddress;
   readonly peerAddress: InetAddress;
@@ -97,6 +97,19 @@ export class TcpConnection {
     return this.socket.writableLength;
   }
 
+  /** Bytes accepted by `send` since the connection came up (including those dropped at a close). */
+  sentBytes(): number {
+    return this.bytesSent;
+  }
+
+  /**
+   * Bytes of those the kernel has taken, as of the last write that completed: a lower bound that
+   * stays valid after the connection is down, when whatever was still pending has been dropped.
+   */
+  flushedBytes(): number {
+    return this.bytesFlushed;
+  }
+
   setConnectionCallback(cb: ConnectionCallback): void {
     this.connectionCallback = cb;
   }
@@ -110,11 +123,8 @@ export class TcpConnection {
    * set (muduo fires it when the output buffer empties, whenever the callback came).
    */
   setWriteCompleteCallback(cb: WriteCompleteCallback | null): void {
+    // Every write reports its completion (onWritten), so output already queued is seen draining.
     this.writeCompleteCallback = cb;
-    if (cb !== null && this.stateValue === 'connected' && this.socket.writableLength > 0) {
-      // Earlier writes carry no completion callback: an empty write behind them observes their drain.
-      this.socket.write(kNoBytes, this.onWritten);
-    }
   }
 
   /** `cb` fires each time pending output grows from below `bytes` to `bytes` or more. */
@@ -247,14 +257,16 @@ export class TcpConnection {
   }
 
   private write(data: string | Uint8Array): void {
-    if (this.writeCompleteCallback === null) this.socket.write(data);
-    else this.socket.write(data, this.onWritten);
+    this.bytesSent += typeof data === 'string' ? globalThis.Buffer.byteLength(data) : data.byteLength;
+    this.socket.write(data, this.onWritten);
   }
 
-  private readonly onWritten = (): void => {
-    if (this.socket.writableLength === 0 && this.writeCompleteCallback !== null) {
-      this.writeCompleteCallback(this);
-    }
+  /** One shared callback for every write (Node batches those of one tick). */
+  private readonly onWritten = (error?: Error | null): void => {
+    if (error) return; // dropped: the connection is going down
+    const pending = this.socket.writableLength;
+    this.bytesFlushed = this.bytesSent - pending;
+    if (pending === 0 && this.writeCompleteCallback !== null) this.writeCompleteCallback(this);
   };
 
   /** @internal The `onread` callback for sockets created with the shared read buffer. */

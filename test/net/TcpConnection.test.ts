@@ -349,6 +349,44 @@ describe('TcpConnection send', () => {
     expect(conn!.pendingOutputBytes()).toBe(0);
   });
 
+  it('counts the bytes the kernel took, and keeps the count when a close drops the rest', async () => {
+    let conn: TcpConnection | undefined;
+    const { port } = await server((s) => {
+      s.setConnectionCallback((c) => {
+        if (c.connected) conn = c;
+      });
+    });
+    const socket = await raw(port);
+    await waitFor(() => conn !== undefined, 5000, 'connection');
+    // A reader that reads everything: all of it is flushed.
+    let received = 0;
+    socket.on('data', (chunk: globalThis.Buffer) => {
+      received += chunk.length;
+    });
+    conn!.send(pattern(64 * 1024));
+    conn!.send('four');
+    await waitFor(() => received === 64 * 1024 + 4, 5000, 'first bytes');
+    await waitFor(() => conn!.flushedBytes() === 64 * 1024 + 4, 5000, 'flushed count');
+    expect(conn!.sentBytes()).toBe(64 * 1024 + 4);
+    // A reader that stops: the kernel takes some, the rest waits in the process. (Sends of one
+    // tick go out as one write, which completes only whole: send in separate ticks.)
+    socket.pause();
+    for (let i = 0; i < 512; i++) {
+      conn!.send(pattern(64 * 1024));
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    await sleep(100);
+    const flushed = conn!.flushedBytes();
+    expect(flushed).toBeGreaterThan(64 * 1024 + 4);
+    expect(flushed).toBe(conn!.sentBytes() - conn!.pendingOutputBytes());
+    conn!.forceClose();
+    await waitFor(() => !conn!.connected, 5000, 'close');
+    // The dropped output never counts as flushed; what the kernel had taken still does.
+    expect(conn!.flushedBytes()).toBe(flushed);
+    expect(flushed).toBeLessThan(conn!.sentBytes());
+    expect(conn!.sentBytes()).toBe(64 * 1024 + 4 + 32 * MiB);
+  });
+
   it('fires a write-complete callback set after the output was queued, once that output drains', async () => {
     const completions: number[] = [];
     let pendingWhenSet = 0;

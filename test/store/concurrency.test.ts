@@ -164,3 +164,64 @@ describe.each(STORE_KINDS)('concurrent group-commit-sized appends on %s', (kind)
     }
   });
 });
+
+describe.each(STORE_KINDS)('two writers taking turns on %s', (kind) => {
+  const t = useTestStore(kind);
+
+  it('each notices the other moved the counters: seqs and mids stay dense and right', async () => {
+    const [a, b] = await createUsers(t.store, 2, 'turns');
+    const second = await openTestStore(t.url);
+    try {
+      const stores = [t.store, second];
+      const mids: number[] = [];
+      // Each store learns the cursors from its own appends and would guess from them next time;
+      // every other append was made by the other store, so every guess after the first is wrong.
+      for (let i = 0; i < 12; i++) {
+        const store = stores[i % 2]!;
+        const cmid = i % 3 === 0 ? `turn-${i}` : null;
+        const [r] = await store.messages.append([
+          { ...oneToOne(a!, b!, `turn ${i}`, cmid), recipients: [b!] },
+        ]);
+        expect(r).toMatchObject({ duplicate: false, deliveries: [{ userId: b, seq: i + 1 }] });
+        mids.push(r!.mid);
+      }
+      for (let i = 1; i < mids.length; i++) expect(mids[i]).toBe(mids[i - 1]! + 1);
+      const inbox = await t.store.messages.readInbox(b!, 0, 100);
+      expect(inbox.map((e) => [e.seq, e.mid, e.body])).toEqual(
+        mids.map((mid, i) => [i + 1, mid, `turn ${i}`]),
+      );
+      expect(await t.store.messages.cursor(b!)).toEqual({ lastSeq: 12, ackedSeq: 0 });
+      // A retried cmid through the store that did not store it: found, not stored twice.
+      const [again] = await second.messages.append([
+        { ...oneToOne(a!, b!, 'turn 0 again', 'turn-0'), recipients: [b!] },
+      ]);
+      expect(again).toMatchObject({ mid: mids[0], duplicate: true, deliveries: [] });
+      expect(await t.store.messages.cursor(b!)).toEqual({ lastSeq: 12, ackedSeq: 0 });
+    } finally {
+      await second.close();
+    }
+  });
+
+  it('notices a mid taken by the other writer even when its own recipients did not move', async () => {
+    const [a, b, c] = await createUsers(t.store, 3, 'mids');
+    const one = await openTestStore(t.url);
+    const two = await openTestStore(t.url);
+    try {
+      const send = async (store: ChatStore, to: number, body: string) =>
+        (await store.messages.append([{ ...oneToOne(a!, to, body), recipients: [to] }]))[0]!;
+      const first = await send(one, b!, 'to b 1');
+      const other = await send(two, c!, 'to c 1'); // moves only the mid counter
+      const second = await send(one, b!, 'to b 2'); // one's guess for b is right, for the mid not
+      expect([other.mid, second.mid]).toEqual([first.mid + 1, first.mid + 2]);
+      expect(second.deliveries).toEqual([{ userId: b, seq: 2 }]);
+      const inbox = await t.store.messages.readInbox(b!, 0, 10);
+      expect(inbox.map((e) => [e.seq, e.mid, e.body])).toEqual([
+        [1, first.mid, 'to b 1'],
+        [2, second.mid, 'to b 2'],
+      ]);
+    } finally {
+      await one.close();
+      await two.close();
+    }
+  });
+});

@@ -48,6 +48,45 @@ describe.each(STORE_KINDS)('SqlDriver on %s', (kind) => {
     expect(await value('dropped')).toBeUndefined();
   });
 
+  it('commits only if every statement sent succeeded, awaited or not', async () => {
+    await driver.execute('INSERT INTO kv (k, v) VALUES (?, ?)', ['taken', 1]);
+    // Not awaited: the failure still reaches the commit, which rolls back and reports it.
+    await expect(
+      driver.transaction(async (tx) => {
+        void tx.execute('INSERT INTO kv (k, v) VALUES (?, ?)', ['sent-1', 1]).catch(() => {});
+        void tx.execute('INSERT INTO kv (k, v) VALUES (?, ?)', ['taken', 2]).catch(() => {});
+        void tx.execute('INSERT INTO kv (k, v) VALUES (?, ?)', ['sent-2', 1]).catch(() => {});
+        return 'done';
+      }),
+    ).rejects.toMatchObject({ code: 'CONFLICT' });
+    // Caught by the callback: still a failed transaction.
+    await expect(
+      driver.transaction(async (tx) => {
+        await tx.execute('INSERT INTO kv (k, v) VALUES (?, ?)', ['sent-3', 1]);
+        await tx.execute('INSERT INTO kv (k, v) VALUES (?, ?)', ['taken', 3]).catch(() => {});
+        await tx.execute('INSERT INTO kv (k, v) VALUES (?, ?)', ['sent-4', 1]).catch(() => {});
+      }),
+    ).rejects.toMatchObject({ code: 'CONFLICT' });
+    for (const k of ['sent-1', 'sent-2', 'sent-3', 'sent-4']) expect(await value(k)).toBeUndefined();
+    expect(await value('taken')).toBe(1);
+    // The driver is fine afterwards.
+    await driver.transaction(async (tx) => {
+      void tx.execute('INSERT INTO kv (k, v) VALUES (?, ?)', ['after', 1]);
+    });
+    expect(await value('after')).toBe(1);
+  });
+
+  it('still lets a failing lone statement fail alone', async () => {
+    const results = await Promise.allSettled([
+      driver.execute('INSERT INTO kv (k, v) VALUES (?, ?)', ['lone-1', 1]),
+      driver.execute('INSERT INTO kv (k, v) VALUES (?, ?)', ['lone-1', 2]),
+      driver.execute('INSERT INTO kv (k, v) VALUES (?, ?)', ['lone-2', 1]),
+    ]);
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+    expect(await value('lone-1')).toBe(1);
+    expect(await value('lone-2')).toBe(1);
+  });
+
   it('keeps other callers out of an open transaction', async () => {
     let outsideDone = false;
     const tx = driver.transaction(async (t) => {

@@ -35,7 +35,6 @@ export class ChatConnection implements SessionTransport {
   /** Resolves the pending `whenWritable` promise. */
   private drained: (() => void) | null = null;
   /** Bytes passed to the socket by `send` so far. */
-  private queued = 0;
 
   constructor(
     private readonly conn: TcpConnection,
@@ -111,7 +110,6 @@ export class ChatConnection implements SessionTransport {
       if (!legacyMaySend((message as { msgid?: unknown }).msgid)) return;
       const bytes = legacyCodec.encode(message);
       this.conn.send(bytes);
-      this.queued += bytes.length;
       return;
     }
     let bytes: Uint8Array;
@@ -126,15 +124,14 @@ export class ChatConnection implements SessionTransport {
       return;
     }
     this.conn.send(bytes);
-    this.queued += bytes.length;
   }
 
   bytesQueued(): number {
-    return this.queued;
+    return this.conn.sentBytes();
   }
 
-  bytesFlushed(): number | null {
-    return this.conn.connected ? this.queued - this.conn.pendingOutputBytes() : null;
+  bytesFlushed(): number {
+    return this.conn.flushedBytes();
   }
 
   close(): void {

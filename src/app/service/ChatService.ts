@@ -25,6 +25,7 @@ import {
   type ReqId,
 } from '../protocol/requests.js';
 import type { ChatPushView } from '../protocol/views.js';
+import { AckWriter } from './AckWriter.js';
 import { ChatSession, type SessionTransport } from './ChatSession.js';
 import { formatChatTime } from './clock.js';
 import type { DeliveryRouter } from './DeliveryRouter.js';
@@ -64,6 +65,7 @@ export class ChatService {
   private readonly sessions = new Set<ChatSession>();
   private readonly messagesPerSecond: number;
   private readonly ackFlushMs: number;
+  private readonly acks: AckWriter;
   private readonly reportError: (error: unknown, context: string) => void;
   private router: DeliveryRouter | null = null;
 
@@ -76,6 +78,9 @@ export class ChatService {
     this.messagesPerSecond = options.messagesPerSecond ?? 2000;
     this.ackFlushMs = options.ackFlushMs ?? 50;
     this.reportError = options.onError ?? (() => {});
+    this.acks = new AckWriter(store.messages, this.ackFlushMs, (error) =>
+      this.reportError(error, 'delivery acks'),
+    );
     this.table = new Dispatcher<number, [ChatSession, ChatRequest], Promise<void> | undefined>(
       (msgid, session, req) =>
         this.replyError(session, msgid, Errno.BAD_REQUEST, `unknown msgid ${msgid}`, req.reqid),
@@ -119,7 +124,7 @@ export class ChatService {
   /** Waits for every accepted chat message to be committed and every ack to be written. */
   async flush(): Promise<void> {
     await this.committer.drain();
-    await Promise.all([...this.sessions].map((s) => this.flushAck(s)));
+    await this.acks.flush();
   }
 
   /** Decoded message from a connection (any codec) → validation → the msgid table. */
@@ -455,7 +460,7 @@ export class ChatService {
   private promoteFlushed(session: ChatSession): void {
     const flushed = session.transport.bytesFlushed?.();
     const pending = session.unflushed;
-    if (flushed === undefined || flushed === null || pending.length === 0) return;
+    if (flushed === undefined || pending.length === 0) return;
     let n = 0;
     while (n < pending.length && pending[n]!.end <= flushed) n++;
     if (n === 0) return;
@@ -464,27 +469,11 @@ export class ChatService {
     this.noteDelivered(session, seq);
   }
 
-  /** Coalesces delivery acks: one store write per session per `ackFlushMs`, not per message. */
+  /** Acks are coalesced across sessions by the AckWriter (one store write per `ackFlushMs`). */
   private noteDelivered(session: ChatSession, seq: number): void {
-    if (seq <= session.pendingAck) return;
-    session.pendingAck = seq;
-    if (session.ackTimerArmed) return;
-    session.ackTimerArmed = true;
-    setTimeout(() => void this.flushAck(session), this.ackFlushMs).unref();
-  }
-
-  private async flushAck(session: ChatSession): Promise<void> {
-    session.ackTimerArmed = false;
-    const userId = session.userId;
-    const seq = session.pendingAck;
-    if (userId === null || seq === 0 || seq <= session.flushedAck) return;
-    session.flushedAck = seq;
-    try {
-      await this.store.messages.ack(userId, seq);
-    } catch (error) {
-      // Losing an ack only means a re-delivery the client de-duplicates by seq.
-      this.reportError(error, `ack of user ${userId}`);
-    }
+    if (seq <= session.deliveredSeq || session.userId === null) return;
+    session.deliveredSeq = seq;
+    this.acks.note(session.userId, seq);
   }
 
   private async endLogin(session: ChatSession): Promise<void> {
@@ -492,12 +481,11 @@ export class ChatService {
     if (userId === null) return;
     this.promoteFlushed(session);
     session.unflushed = [];
-    await this.flushAck(session);
+    await this.acks.flush();
     session.inbox?.close();
     session.inbox = null;
     session.userId = null;
-    session.pendingAck = 0;
-    session.flushedAck = 0;
+    session.deliveredSeq = 0;
     await this.presence.release(userId, session);
     if (this.presence.local(userId) === undefined) {
       try {

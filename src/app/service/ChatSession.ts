@@ -21,11 +21,12 @@ export interface SessionTransport {
   whenWritable?(): Promise<void> | undefined;
   /**
    * Output accounting, for clients that never acknowledge (legacy): bytes accepted by `send` so
-   * far, and how many of them have left the process for the socket (null once the connection is
-   * down: whatever was still queued then is lost). Optional: without it a send counts as written.
+   * far, and how many of them have left the process for the socket (still right once the
+   * connection is down: whatever was queued then is lost). Optional: without it a send counts as
+   * written.
    */
   bytesQueued?(): number;
-  bytesFlushed?(): number | null;
+  bytesFlushed?(): number;
   /** A short name for logs. */
   readonly peer: string;
 }
@@ -45,11 +46,8 @@ export class ChatSession {
   closed = false;
   /** Chat messages submitted and not yet acknowledged; barriers wait for them. */
   inflightChats: Promise<unknown> = Promise.resolve();
-  /** Highest seq known delivered and not yet flushed to the store. */
-  pendingAck = 0;
-  /** Highest seq written to the store as acknowledged. */
-  flushedAck = 0;
-  ackTimerArmed = false;
+  /** Highest seq known delivered (handed to the AckWriter). */
+  deliveredSeq = 0;
   /**
    * Legacy only: seqs sent to the connection, each with the connection's byte count once it was
    * queued, that are not yet known to have reached the socket; they count as delivered then.

@@ -1,8 +1,9 @@
+import type { AppendOptions } from '../model/MessageModel.js';
 import type { AppendResult, NewMessage } from '../model/types.js';
 import { Errno } from '../protocol/errno.js';
 import { errnoOf } from './errnoOf.js';
 
-/** A chat message waiting for its transaction. Recipients are resolved at commit time. */
+/** A chat message waiting for its transaction. Recipients are resolved before it queues. */
 export type ChatJob = Omit<NewMessage, 'recipients'>;
 
 export type ChatJobResult =
@@ -13,12 +14,16 @@ export type ChatJobResult =
 export interface CommitterModels {
   users: { findById(id: number): Promise<unknown | undefined> };
   groups: { memberIds(groupId: number): Promise<number[]> };
-  messages: { append(batch: NewMessage[]): Promise<AppendResult[]> };
+  messages: {
+    append(batch: () => readonly NewMessage[], options: AppendOptions): Promise<AppendResult[]>;
+  };
 }
 
 export interface GroupCommitterOptions {
   /** Largest number of messages in one transaction. Default 512. */
   maxBatch?: number;
+  /** Transactions under way at once (see GroupCommitter). Default 2. */
+  depth?: number;
 }
 
 interface Pending {
@@ -26,17 +31,33 @@ interface Pending {
   resolve: (result: ChatJobResult) => void;
 }
 
+interface Ready {
+  pending: Pending;
+  row: NewMessage;
+}
+
 /**
- * Group commit: chat messages that arrive while a transaction is running (or in the same
- * loop turn) are stored together by the next one, so durability costs one round trip per
- * batch instead of one per message. Batches run one at a time, in submission order, which
- * keeps every recipient's inbox order equal to arrival order.
+ * Group commit: chat messages that arrive while a transaction is running are stored together by
+ * the next one, so durability costs a few round trips per batch instead of per message.
+ *
+ * Jobs have their recipients resolved (in arrival order), then wait in `ready`. Up to `depth`
+ * transactions are under way: the next one starts as soon as the previous one is ordered (holds
+ * its locks), and takes its batch from `ready` only when its own turn has come, inside the
+ * transaction. So while one batch commits (its fsync), the next is already written behind it,
+ * and every recipient's inbox order is still the arrival order.
  */
 export class GroupCommitter {
-  private queue: Pending[] = [];
-  private running = false;
+  private incoming: Pending[] = [];
+  private resolving = false;
+  private ready: Ready[] = [];
+  private readyHead = 0;
+  /** Appends started and not settled. */
+  private running = 0;
+  /** An append was started and is not ordered yet: the next must wait for it. */
+  private unordered = false;
   private idleWaiters: (() => void)[] = [];
   private readonly maxBatch: number;
+  private readonly depth: number;
   /** Users never disappear, so a positive existence check can be cached for good. */
   private readonly knownUsers = new Set<number>();
 
@@ -45,67 +66,116 @@ export class GroupCommitter {
     options: GroupCommitterOptions = {},
   ) {
     this.maxBatch = options.maxBatch ?? 512;
+    this.depth = Math.max(1, options.depth ?? 2);
   }
 
   submit(job: ChatJob): Promise<ChatJobResult> {
     return new Promise((resolve) => {
-      this.queue.push({ job, resolve });
-      if (!this.running) {
-        this.running = true;
-        // Let the rest of this loop turn's requests join the batch.
-        setImmediate(() => void this.runBatches());
+      this.incoming.push({ job, resolve });
+      if (!this.resolving) {
+        this.resolving = true;
+        // Let the rest of this loop turn's requests join.
+        setImmediate(() => void this.resolveIncoming());
       }
     });
   }
 
   /** Resolves once everything submitted so far is committed (or failed). */
   drain(): Promise<void> {
-    if (!this.running && this.queue.length === 0) return Promise.resolve();
+    if (this.idle()) return Promise.resolve();
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
-  private async runBatches(): Promise<void> {
-    while (this.queue.length > 0) {
-      const batch = this.queue.splice(0, this.maxBatch);
-      await this.commit(batch);
+  private idle(): boolean {
+    return !this.resolving && this.incoming.length === 0 && this.readyCount() === 0 && this.running === 0;
+  }
+
+  private readyCount(): number {
+    return this.ready.length - this.readyHead;
+  }
+
+  /** Resolves recipients of what came in, one group at a time, so `ready` keeps arrival order. */
+  private async resolveIncoming(): Promise<void> {
+    while (this.incoming.length > 0) {
+      const jobs = this.incoming;
+      this.incoming = [];
+      let recipients: (number[] | ChatJobResult)[];
+      try {
+        recipients = await this.resolveRecipients(jobs);
+      } catch (error) {
+        this.failAll(jobs, errnoOf(error));
+        continue;
+      }
+      jobs.forEach((pending, i) => {
+        const r = recipients[i]!;
+        if (Array.isArray(r)) this.ready.push({ pending, row: { ...pending.job, recipients: r } });
+        else pending.resolve(r);
+      });
+      this.pump();
     }
-    this.running = false;
+    this.resolving = false;
+    this.settleIfIdle();
+  }
+
+  /** Starts appends while the pipeline has room, work is ready and the last one is ordered. */
+  private pump(): void {
+    while (this.running < this.depth && !this.unordered && this.readyCount() > 0) this.startAppend();
+  }
+
+  private startAppend(): void {
+    this.running++;
+    this.unordered = true;
+    let taken: Ready[] | null = null;
+    const take = (): NewMessage[] => {
+      taken ??= this.takeReady();
+      return taken.map((r) => r.row);
+    };
+    const onOrdered = (): void => {
+      this.unordered = false;
+      this.pump();
+    };
+    this.models.messages.append(take, { onOrdered }).then(
+      (results) => {
+        taken?.forEach(({ pending }, i) => {
+          const r = results[i]!;
+          pending.resolve({ ok: true, mid: r.mid, duplicate: r.duplicate, deliveries: r.deliveries });
+        });
+        this.appendSettled();
+      },
+      (error: unknown) => {
+        // Failed before its turn came: the batch it would have taken fails instead.
+        this.failAll(
+          (taken ?? this.takeReady()).map((r) => r.pending),
+          errnoOf(error),
+        );
+        this.appendSettled();
+      },
+    );
+  }
+
+  private takeReady(): Ready[] {
+    const end = Math.min(this.ready.length, this.readyHead + this.maxBatch);
+    const batch = this.ready.slice(this.readyHead, end);
+    this.readyHead = end;
+    if (this.readyHead === this.ready.length) {
+      this.ready = [];
+      this.readyHead = 0;
+    }
+    return batch;
+  }
+
+  private appendSettled(): void {
+    this.running--;
+    this.unordered = false;
+    this.pump();
+    this.settleIfIdle();
+  }
+
+  private settleIfIdle(): void {
+    if (!this.idle() || this.idleWaiters.length === 0) return;
     const waiters = this.idleWaiters;
     this.idleWaiters = [];
     for (const wake of waiters) wake();
-  }
-
-  private async commit(batch: Pending[]): Promise<void> {
-    let recipients: (number[] | ChatJobResult)[];
-    try {
-      recipients = await this.resolveRecipients(batch);
-    } catch (error) {
-      this.failAll(batch, errnoOf(error));
-      return;
-    }
-    const accepted: Pending[] = [];
-    const rows: NewMessage[] = [];
-    batch.forEach((pending, i) => {
-      const r = recipients[i]!;
-      if (!Array.isArray(r)) {
-        pending.resolve(r);
-        return;
-      }
-      accepted.push(pending);
-      rows.push({ ...pending.job, recipients: r });
-    });
-    if (rows.length === 0) return;
-    let results: AppendResult[];
-    try {
-      results = await this.models.messages.append(rows);
-    } catch (error) {
-      this.failAll(accepted, errnoOf(error));
-      return;
-    }
-    accepted.forEach((pending, i) => {
-      const r = results[i]!;
-      pending.resolve({ ok: true, mid: r.mid, duplicate: r.duplicate, deliveries: r.deliveries });
-    });
   }
 
   private failAll(batch: Pending[], errno: number): void {
@@ -127,9 +197,15 @@ export class GroupCommitter {
         );
       }
     }
-    const members = new Map<number, number[]>();
-    for (const [id, p] of groups) members.set(id, await p);
-    for (const [id, p] of users) if (await p) this.knownUsers.add(id);
+    const [memberLists, exists] = await Promise.all([
+      Promise.all(groups.values()),
+      Promise.all(users.values()),
+    ]);
+    const groupIds = [...groups.keys()];
+    const members = new Map(groupIds.map((id, i) => [id, memberLists[i]!]));
+    [...users.keys()].forEach((id, i) => {
+      if (exists[i]) this.knownUsers.add(id);
+    });
     return batch.map(({ job }): number[] | ChatJobResult => {
       if (job.kind === 'one') {
         return this.knownUsers.has(job.target)

@@ -203,6 +203,8 @@ export class MysqlDriver implements SqlDriver {
       try {
         await conn.query('START TRANSACTION');
         const result = await fn(tx);
+        // Statements fn sent without awaiting are part of the transaction too.
+        await tx.settled();
         await conn.query('COMMIT');
         return result;
       } catch (err) {
@@ -278,34 +280,46 @@ export class MysqlDriver implements SqlDriver {
 class ConnectionExecutor implements SqlExecutor {
   readonly dialect = 'mysql' as const;
   private active = true;
+  /** The last statement sent: the connection runs them in order, so it settles last. */
+  private last: Promise<unknown> = Promise.resolve();
+  /** The first statement that failed (mapped). */
+  private failure: unknown;
 
   constructor(private readonly conn: PoolConnection) {}
 
-  async query<T>(sql: string, params: readonly SqlParam[] = []): Promise<T[]> {
-    this.assertActive();
-    try {
-      return await queryOn<T>(this.conn, sql, params);
-    } catch (err) {
-      throw mapMysqlError(err);
-    }
+  query<T>(sql: string, params: readonly SqlParam[] = []): Promise<T[]> {
+    if (!this.active) return Promise.reject(finished());
+    return this.track(queryOn<T>(this.conn, sql, params));
   }
 
-  async execute(sql: string, params: readonly SqlParam[] = []): Promise<ExecResult> {
-    this.assertActive();
-    try {
-      return await executeOn(this.conn, sql, params);
-    } catch (err) {
-      throw mapMysqlError(err);
-    }
+  execute(sql: string, params: readonly SqlParam[] = []): Promise<ExecResult> {
+    if (!this.active) return Promise.reject(finished());
+    return this.track(executeOn(this.conn, sql, params));
+  }
+
+  /** Waits for every statement sent; rejects with the first failure, even one the caller caught. */
+  async settled(): Promise<void> {
+    await this.last.catch(() => {});
+    if (this.failure !== undefined) throw this.failure;
   }
 
   finish(): void {
     this.active = false;
   }
 
-  private assertActive(): void {
-    if (!this.active) throw new StoreError('INTERNAL', 'transaction already finished');
+  private track<T>(sent: Promise<T>): Promise<T> {
+    const mapped = sent.catch((err: unknown) => {
+      const error = mapMysqlError(err);
+      this.failure ??= error;
+      throw error;
+    });
+    this.last = mapped;
+    return mapped;
   }
+}
+
+function finished(): StoreError {
+  return new StoreError('INTERNAL', 'transaction already finished');
 }
 
 async function createDatabase(base: mysql.ConnectionOptions, database: string): Promise<void> {

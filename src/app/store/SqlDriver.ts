@@ -22,6 +22,9 @@ export interface SqlExecutor {
 export interface SqlDriver extends SqlExecutor {
   /**
    * Runs `fn` in one write transaction: committed when it resolves, rolled back when it throws.
+   * Every statement sent on `tx` belongs to it, awaited or not, and it commits only if all of them
+   * succeeded: otherwise it rolls back and rejects with the first failure (even one `fn` caught).
+   * So `fn` may send writes whose results it does not need and return without waiting for them.
    * `fn` may be re-run from scratch after a deadlock (MySQL), so it must keep its results local
    * and have no side effects outside `tx`. Inside `fn` use only `tx`: calling the driver itself
    * would wait for the transaction that is waiting for it (SQLite) or run outside it (MySQL).

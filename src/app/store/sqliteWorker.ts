@@ -46,9 +46,11 @@ export interface SqliteConnection {
   /**
    * BEGIN IMMEDIATE (takes the write lock now) or BEGIN (deferred). When it fails, the statements
    * and the COMMIT that follow fail with the same error (they may have been sent without waiting
-   * for it), until COMMIT or ROLLBACK ends the transaction that never began.
+   * for it), until COMMIT or ROLLBACK ends the transaction that never began. A statement that
+   * fails dooms the transaction the same way, unless `independent` (a group of lone statements,
+   * each succeeding or failing on its own).
    */
-  begin(immediate: boolean): void;
+  begin(immediate: boolean, independent?: boolean): void;
   /** COMMIT; when that fails and the transaction is still open (BUSY), ROLLBACK, then rethrow. */
   commit(): void;
   /**
@@ -107,6 +109,14 @@ export function createSqliteEngine(Database: DatabaseConstructor): SqliteEngine 
     private readonly cache = new Map<string, BetterSqlite3.Statement<unknown[]>>();
     /** The error of a failed BEGIN, until the transaction's COMMIT or ROLLBACK. */
     private beginFailure: unknown;
+    /**
+     * The first statement of the open transaction that failed: the statements after it fail the
+     * same way (some errors end the transaction, and they must not run outside it) and its COMMIT
+     * rolls back instead.
+     */
+    private statementFailure: unknown;
+    /** Between a BEGIN that worked (not `independent`) and the COMMIT or ROLLBACK. */
+    private open = false;
 
     constructor(private readonly db: BetterSqlite3.Database) {}
 
@@ -118,9 +128,10 @@ export function createSqliteEngine(Database: DatabaseConstructor): SqliteEngine 
       return !this.statement(sql).readonly;
     }
 
-    begin(immediate: boolean): void {
+    begin(immediate: boolean, independent = false): void {
       try {
         this.statement(immediate ? 'BEGIN IMMEDIATE' : 'BEGIN').run();
+        this.open = !independent;
       } catch (err) {
         this.beginFailure = err;
         throw err;
@@ -128,24 +139,46 @@ export function createSqliteEngine(Database: DatabaseConstructor): SqliteEngine 
     }
 
     all(sql: string, params: readonly SqlParam[]): unknown[] {
-      if (this.beginFailure !== undefined) throw this.beginFailure;
-      return this.statement(sql).all(...wellFormed(params));
+      this.throwIfDoomed();
+      try {
+        return this.statement(sql).all(...wellFormed(params));
+      } catch (err) {
+        this.noteFailure(err);
+        throw err;
+      }
     }
 
     run(sql: string, params: readonly SqlParam[]): ExecResult {
-      if (this.beginFailure !== undefined) throw this.beginFailure;
-      const r = this.statement(sql).run(...wellFormed(params));
-      return { affectedRows: r.changes, insertId: Number(r.lastInsertRowid) };
+      this.throwIfDoomed();
+      try {
+        const r = this.statement(sql).run(...wellFormed(params));
+        return { affectedRows: r.changes, insertId: Number(r.lastInsertRowid) };
+      } catch (err) {
+        this.noteFailure(err);
+        throw err;
+      }
+    }
+
+    private throwIfDoomed(): void {
+      const doomed = this.beginFailure ?? this.statementFailure;
+      if (doomed !== undefined) throw doomed;
+    }
+
+    /** Inside a transaction, a failed statement dooms it (its sender may not have waited to see). */
+    private noteFailure(err: unknown): void {
+      if (this.open && this.statementFailure === undefined) this.statementFailure = err;
     }
 
     commit(): void {
-      const failed = this.beginFailure;
+      const failed = this.beginFailure ?? this.statementFailure;
       if (failed !== undefined) {
         this.beginFailure = undefined;
+        this.rollback();
         throw failed;
       }
       try {
         this.statement('COMMIT').run();
+        this.open = false;
       } catch (err) {
         // Some errors (SQLITE_FULL, IOERR, BUSY) already rolled the transaction back.
         this.rollback();
@@ -156,6 +189,8 @@ export function createSqliteEngine(Database: DatabaseConstructor): SqliteEngine 
     rollback(): unknown {
       const failed = this.beginFailure;
       this.beginFailure = undefined;
+      this.statementFailure = undefined;
+      this.open = false;
       if (this.db.inTransaction) {
         try {
           this.statement('ROLLBACK').run();
@@ -317,7 +352,7 @@ export function serveSqliteWorker(
       }
     }
     try {
-      conn.begin(writes);
+      conn.begin(writes, true);
     } catch {
       return group.map(handle);
     }
