@@ -17,6 +17,8 @@ import { installUserReadBuffer } from './userReadBuffer.js';
 
 export type ConnectionState = 'connecting' | 'connected' | 'disconnecting' | 'disconnected';
 
+const kNoBytes = new Uint8Array(0);
+
 /** muduo's default high-water mark: 64 MiB of pending output. */
 export const kDefaultHighWaterMark = 64 * 1024 * 1024;
 
@@ -51,6 +53,9 @@ export class TcpConnection {
   private closeCallback: CloseCallback | null = null;
   private bytesSent = 0;
   private bytesFlushed = 0;
+  private countFlushed = false;
+  /** Writes carry the completion callback (see updateWriteReports). */
+  private reportWrites = false;
 
   readonly localAddress: InetAddress;
   readonly peerAddress: InetAddress;
@@ -105,6 +110,7 @@ export class TcpConnection {
   /**
    * Bytes of those the kernel has taken, as of the last write that completed: a lower bound that
    * stays valid after the connection is down, when whatever was still pending has been dropped.
+   * Kept current only after `trackFlushedBytes()` (or while a write-complete callback is set).
    */
   flushedBytes(): number {
     return this.bytesFlushed;
@@ -123,8 +129,14 @@ export class TcpConnection {
    * set (muduo fires it when the output buffer empties, whenever the callback came).
    */
   setWriteCompleteCallback(cb: WriteCompleteCallback | null): void {
-    // Every write reports its completion (onWritten), so output already queued is seen draining.
     this.writeCompleteCallback = cb;
+    this.updateWriteReports();
+  }
+
+  /** Keeps `flushedBytes()` current from now on, at the cost of a completion callback per write. */
+  trackFlushedBytes(): void {
+    this.countFlushed = true;
+    this.updateWriteReports();
   }
 
   /** `cb` fires each time pending output grows from below `bytes` to `bytes` or more. */
@@ -258,10 +270,21 @@ export class TcpConnection {
 
   private write(data: string | Uint8Array): void {
     this.bytesSent += typeof data === 'string' ? globalThis.Buffer.byteLength(data) : data.byteLength;
-    this.socket.write(data, this.onWritten);
+    if (this.reportWrites) this.socket.write(data, this.onWritten);
+    else this.socket.write(data);
   }
 
-  /** One shared callback for every write (Node batches those of one tick). */
+  /** Writes report their completion only while someone listens: it costs a callback each. */
+  private updateWriteReports(): void {
+    const wanted = this.writeCompleteCallback !== null || this.countFlushed;
+    if (wanted && !this.reportWrites && this.stateValue === 'connected' && this.socket.writableLength > 0) {
+      // Earlier writes carry no completion callback: an empty write behind them observes their drain.
+      this.socket.write(kNoBytes, this.onWritten);
+    }
+    this.reportWrites = wanted;
+  }
+
+  /** One shared callback for the writes that report (Node batches those of one tick). */
   private readonly onWritten = (error?: Error | null): void => {
     if (error) return; // dropped: the connection is going down
     const pending = this.socket.writableLength;

@@ -49,11 +49,14 @@ export class MessageModel {
     let predicted = false;
     let resync = false;
     for (let readingRuns = 0; ; ) {
+      let runs = 0;
       try {
         return await this.db.transaction((tx) => {
           rows ??= (batch as () => readonly NewMessage[])();
           if (rows.length === 0) return Promise.resolve([]);
-          predicted = !resync && readingRuns === 0 && this.prediction.covers(rows);
+          // Run again by the driver (a MySQL deadlock): what the first run taught did not happen.
+          if (++runs > 1) this.prediction.forget();
+          predicted = runs === 1 && !resync && readingRuns === 0 && this.prediction.covers(rows);
           if (predicted) return Promise.resolve(appendPredicted(tx, rows, this.prediction, ordered));
           return appendReading(tx, rows, resync, this.prediction, ordered);
         });

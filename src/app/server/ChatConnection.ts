@@ -54,6 +54,8 @@ export class ChatConnection implements SessionTransport {
       if (buffer.peekInt8() === kBrace) {
         this.kind = 'legacy';
         this.splitter = new LegacyFrameSplitter(this.host.maxMessageBytes);
+        // A classic client never acks: a push counts as delivered once its bytes left (bytesFlushed).
+        this.conn.trackFlushedBytes();
       }
       this.session = this.host.openSession(this);
     }

@@ -130,9 +130,18 @@ export class GroupCommitter {
       taken ??= this.takeReady();
       return taken.map((r) => r.row);
     };
+    let ordered = false;
     const onOrdered = (): void => {
+      ordered = true;
       this.unordered = false;
       this.pump();
+    };
+    const settled = (): void => {
+      this.running--;
+      // Settled without being ordered (it failed): the next may go now.
+      if (!ordered) this.unordered = false;
+      this.pump();
+      this.settleIfIdle();
     };
     this.models.messages.append(take, { onOrdered }).then(
       (results) => {
@@ -140,7 +149,7 @@ export class GroupCommitter {
           const r = results[i]!;
           pending.resolve({ ok: true, mid: r.mid, duplicate: r.duplicate, deliveries: r.deliveries });
         });
-        this.appendSettled();
+        settled();
       },
       (error: unknown) => {
         // Failed before its turn came: the batch it would have taken fails instead.
@@ -148,7 +157,7 @@ export class GroupCommitter {
           (taken ?? this.takeReady()).map((r) => r.pending),
           errnoOf(error),
         );
-        this.appendSettled();
+        settled();
       },
     );
   }
@@ -162,13 +171,6 @@ export class GroupCommitter {
       this.readyHead = 0;
     }
     return batch;
-  }
-
-  private appendSettled(): void {
-    this.running--;
-    this.unordered = false;
-    this.pump();
-    this.settleIfIdle();
   }
 
   private settleIfIdle(): void {
