@@ -76,6 +76,48 @@ describe.each(STORE_KINDS)('SqlDriver on %s', (kind) => {
     expect(await value('after')).toBe(1);
   });
 
+  it('keeps every value exact in statements sent together (MySQL: one packet, escaped by mysql2)', async () => {
+    await driver.execute('CREATE TABLE bin (k VARCHAR(64) NOT NULL PRIMARY KEY, s TEXT, b BLOB, n BIGINT)');
+    const values: [string, string | null, globalThis.Buffer | null, number | null][] = [
+      [
+        'quotes',
+        `it's "quoted" \\ back\\slash \n; DROP TABLE kv; --`,
+        globalThis.Buffer.from([0, 39, 92, 34, 255]),
+        1,
+      ],
+      ['unicode', 'ünïcödé 中文 😀 \u0000 nul', null, -(2 ** 53 - 1)],
+      ['question', 'a ? b ?? c', globalThis.Buffer.alloc(0), null],
+      ['nulls', null, null, 2 ** 53 - 1],
+    ];
+    const results = await driver.transaction(async (tx) => {
+      const sent = values.map((v) => tx.execute('INSERT INTO bin (k, s, b, n) VALUES (?, ?, ?, ?)', v));
+      const read = tx.query<{ k: string }>('SELECT k FROM bin ORDER BY k');
+      return Promise.all([...sent, read]);
+    });
+    expect(results.slice(0, 4).map((r) => (r as { affectedRows: number }).affectedRows)).toEqual([
+      1, 1, 1, 1,
+    ]);
+    expect((results[4] as { k: string }[]).map((r) => r.k)).toEqual([
+      'nulls',
+      'question',
+      'quotes',
+      'unicode',
+    ]);
+    const rows = await driver.query<{
+      k: string;
+      s: string | null;
+      b: globalThis.Buffer | null;
+      n: number | null;
+    }>('SELECT k, s, b, n FROM bin ORDER BY k');
+    const byKey = new Map(rows.map((r) => [r.k, r]));
+    for (const [k, str, bin, n] of values) {
+      const row = byKey.get(k)!;
+      expect(row.s).toBe(str);
+      expect(row.b === null ? null : globalThis.Buffer.from(row.b)).toEqual(bin);
+      expect(row.n === null ? null : Number(row.n)).toBe(n);
+    }
+  });
+
   it('still lets a failing lone statement fail alone', async () => {
     const results = await Promise.allSettled([
       driver.execute('INSERT INTO kv (k, v) VALUES (?, ?)', ['lone-1', 1]),

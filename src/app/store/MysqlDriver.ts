@@ -161,6 +161,9 @@ export class MysqlDriver implements SqlDriver {
       connectionLimit: options.connectionLimit ?? 10,
       waitForConnections: true,
       maxPreparedStatements: 256, // per connection; the server caps all sessions at 16382 by default
+      // ConnectionExecutor sends statements issued together in one packet. Only this project's
+      // constant SQL is ever sent; values are always bound or escaped by mysql2.
+      multipleStatements: true,
       enableKeepAlive: true,
       // No stack capture per statement (about 10 µs each): errors become StoreErrors, whose own
       // stacks show the caller.
@@ -171,7 +174,9 @@ export class MysqlDriver implements SqlDriver {
       // Strict mode on every session: over-long data must fail, never be truncated silently.
       // Commands queue per connection, so this runs before the caller's first statement.
       conn.query(
-        "SET SESSION sql_mode = CONCAT_WS(',', NULLIF(@@SESSION.sql_mode, ''), 'STRICT_ALL_TABLES'), " +
+        // Without NO_BACKSLASH_ESCAPES, which would break the escaping of values mysql2 formats.
+        "SET SESSION sql_mode = CONCAT_WS(',', NULLIF(TRIM(BOTH ',' FROM REPLACE(CONCAT(',', @@SESSION.sql_mode, ','), " +
+          "',NO_BACKSLASH_ESCAPES,', ',')), ''), 'STRICT_ALL_TABLES'), " +
           'SESSION innodb_lock_wait_timeout = ?',
         [lockWait],
         () => {},
@@ -201,7 +206,8 @@ export class MysqlDriver implements SqlDriver {
       const tx = new ConnectionExecutor(conn);
       let broken = false;
       try {
-        await conn.query('START TRANSACTION');
+        // Not awaited: it goes out in one packet with fn's first statements.
+        void tx.execute('START TRANSACTION').catch(() => {});
         const result = await fn(tx);
         // Statements fn sent without awaiting are part of the transaction too.
         await tx.settled();
@@ -277,6 +283,24 @@ export class MysqlDriver implements SqlDriver {
 }
 
 /** Runs statements on one pooled connection (a transaction or a locked session). */
+/** A statement waiting for the executor's next packet. */
+interface Queued {
+  sql: string;
+  params: readonly SqlParam[];
+  rows: boolean;
+  resolve: (value: unknown) => void;
+  reject: (error: unknown) => void;
+}
+
+/**
+ * Runs statements on one pooled connection (a transaction or a locked session). Statements sent
+ * in one go (without awaiting each other) leave in ONE multi-statement packet: mysql2 sends a
+ * connection's commands one at a time, a round trip each, and a group commit sends several
+ * statements that do not depend on each other. A lone statement is a server-side prepared
+ * statement as elsewhere; a packet of several is formatted by mysql2 (escaped values, text
+ * protocol). When one statement of a packet fails the server runs none after it, so all of the
+ * packet's statements reject with that error.
+ */
 class ConnectionExecutor implements SqlExecutor {
   readonly dialect = 'mysql' as const;
   private active = true;
@@ -284,17 +308,16 @@ class ConnectionExecutor implements SqlExecutor {
   private last: Promise<unknown> = Promise.resolve();
   /** The first statement that failed (mapped). */
   private failure: unknown;
+  private queued: Queued[] = [];
 
   constructor(private readonly conn: PoolConnection) {}
 
   query<T>(sql: string, params: readonly SqlParam[] = []): Promise<T[]> {
-    if (!this.active) return Promise.reject(finished());
-    return this.track(queryOn<T>(this.conn, sql, params));
+    return this.enqueue(sql, params, true) as Promise<T[]>;
   }
 
   execute(sql: string, params: readonly SqlParam[] = []): Promise<ExecResult> {
-    if (!this.active) return Promise.reject(finished());
-    return this.track(executeOn(this.conn, sql, params));
+    return this.enqueue(sql, params, false) as Promise<ExecResult>;
   }
 
   /** Waits for every statement sent; rejects with the first failure, even one the caller caught. */
@@ -307,7 +330,12 @@ class ConnectionExecutor implements SqlExecutor {
     this.active = false;
   }
 
-  private track<T>(sent: Promise<T>): Promise<T> {
+  private enqueue(sql: string, params: readonly SqlParam[], rows: boolean): Promise<unknown> {
+    if (!this.active) return Promise.reject(finished());
+    const sent = new Promise((resolve, reject) => {
+      if (this.queued.length === 0) queueMicrotask(this.send);
+      this.queued.push({ sql, params, rows, resolve, reject });
+    });
     const mapped = sent.catch((err: unknown) => {
       const error = mapMysqlError(err);
       this.failure ??= error;
@@ -316,6 +344,68 @@ class ConnectionExecutor implements SqlExecutor {
     this.last = mapped;
     return mapped;
   }
+
+  private readonly send = (): void => {
+    const queued = this.queued;
+    this.queued = [];
+    // Packets stay far below max_allowed_packet (4 MiB and up): a big statement goes alone.
+    let group: Queued[] = [];
+    let bytes = 0;
+    for (const q of queued) {
+      const size = statementBytes(q);
+      if (group.length > 0 && bytes + size > kMaxPacketBytes) {
+        this.sendGroup(group);
+        group = [];
+        bytes = 0;
+      }
+      group.push(q);
+      bytes += size;
+    }
+    this.sendGroup(group);
+  };
+
+  private sendGroup(batch: Queued[]): void {
+    if (batch.length === 1) {
+      const only = batch[0]!;
+      const run = only.rows
+        ? queryOn(this.conn, only.sql, only.params)
+        : executeOn(this.conn, only.sql, only.params);
+      run.then(only.resolve, only.reject);
+      return;
+    }
+    const values: SqlParam[] = [];
+    for (const q of batch) for (const p of q.params) values.push(p);
+    this.conn.query(batch.map((q) => q.sql).join(';\n'), values).then(
+      ([results]) => {
+        const each = results as unknown as (RowDataPacket[] | ResultSetHeader)[];
+        batch.forEach((q, i) => {
+          const r = each[i];
+          if (q.rows) q.resolve(r);
+          else {
+            const header = r as ResultSetHeader;
+            q.resolve({ affectedRows: header.affectedRows ?? 0, insertId: Number(header.insertId ?? 0) });
+          }
+        });
+      },
+      (err: unknown) => {
+        for (const q of batch) q.reject(err);
+      },
+    );
+  }
+}
+
+/** Most bytes of one multi-statement packet. */
+const kMaxPacketBytes = 1024 * 1024;
+
+/** An upper bound of a statement's size once mysql2 has formatted it (escaping can double strings). */
+function statementBytes(q: Queued): number {
+  let bytes = q.sql.length + 2;
+  for (const p of q.params) {
+    if (typeof p === 'string') bytes += 2 * globalThis.Buffer.byteLength(p) + 2;
+    else if (p instanceof Uint8Array) bytes += 2 * p.length + 3;
+    else bytes += 24;
+  }
+  return bytes;
 }
 
 function finished(): StoreError {
