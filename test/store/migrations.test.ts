@@ -114,6 +114,57 @@ describe.each(STORE_KINDS)('migrations on %s', (kind) => {
     }
   });
 
+  it('keeps every message, its mid and cmid across migration 3, and cmids stay unique', async () => {
+    const db = await createTestDatabase(kind);
+    const driver = await openTestDriver(db.url);
+    try {
+      expect(await migrate(driver, 2)).toBe(2);
+      await driver.execute("INSERT INTO users (id, name, password_hash) VALUES (1, 'a', 'h'), (2, 'b', 'h')");
+      await driver.execute('INSERT INTO inbox_cursors (user_id) VALUES (1), (2)');
+      const rows: [number, string | null][] = [
+        [7, 'c-1'],
+        [8, null],
+        [9, null],
+        [12, 'c-2'],
+      ];
+      for (const [mid, cmid] of rows) {
+        await driver.execute(
+          "INSERT INTO messages (mid, sender, cmid, kind, target, body, sent_at) VALUES (?, 1, ?, 'one', 2, 'old', 't')",
+          [mid, cmid],
+        );
+      }
+      await driver.execute("UPDATE id_counters SET last_id = 12 WHERE name = 'messages.mid'");
+      expect(await migrate(driver)).toBe(SCHEMA_VERSION);
+      expect(await migrate(driver)).toBe(SCHEMA_VERSION);
+      const stored = await driver.query<{ mid: number; cmid: string | null }>(
+        'SELECT mid, cmid FROM messages ORDER BY mid',
+      );
+      expect(stored.map((r) => [r.mid, r.cmid])).toEqual(rows);
+      // Still one row per (sender, cmid); as many without a cmid as wanted.
+      await expect(
+        driver.execute(
+          "INSERT INTO messages (mid, sender, cmid, kind, target, body, sent_at) VALUES (13, 1, 'c-1', 'one', 2, 'x', 't')",
+        ),
+      ).rejects.toMatchObject({ code: 'CONFLICT' });
+      await driver.execute(
+        "INSERT INTO messages (mid, sender, cmid, kind, target, body, sent_at) VALUES (13, 1, NULL, 'one', 2, 'x', 't')",
+      );
+      await driver.execute("UPDATE id_counters SET last_id = 13 WHERE name = 'messages.mid'");
+      const store = await openTestStore(db.url);
+      try {
+        const [again] = await store.messages.append([oneToOne(1, 2, 'retry', 'c-2')]);
+        expect(again).toEqual({ mid: 12, duplicate: true, deliveries: [] });
+        const [fresh] = await store.messages.append([oneToOne(1, 2, 'new', 'c-3')]);
+        expect(fresh).toMatchObject({ mid: 14, duplicate: false });
+      } finally {
+        await store.close();
+      }
+    } finally {
+      await driver.close();
+      await db.drop();
+    }
+  });
+
   it('refuses a database migrated by newer code', async () => {
     const db = await createTestDatabase(kind);
     const driver = await openTestDriver(db.url);

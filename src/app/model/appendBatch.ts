@@ -317,7 +317,8 @@ async function findStored(tx: SqlExecutor, msgs: readonly NewMessage[]): Promise
     paddedChunks([...pairs.values()], CHUNK / 2).map((chunk) =>
       // A row IN list on the unique index's full key: an index range per pair on both engines.
       tx.query<{ mid: number; sender: number; cmid: string }>(
-        `SELECT mid, sender, cmid FROM messages WHERE (sender, cmid) IN (${rowPlaceholders(chunk.length, 2)})`,
+        // `cmid IS NOT NULL` lets SQLite use its partial unique index (migration 3).
+        `SELECT mid, sender, cmid FROM messages WHERE cmid IS NOT NULL AND (sender, cmid) IN (${rowPlaceholders(chunk.length, 2)})`,
         chunk.flat(),
       ),
     ),

@@ -96,14 +96,8 @@ const MIGRATIONS: readonly Migration[] = [
       ...createTable(ctx, {
         name: 'messages',
         columns: [
-          `mid ${ctx.d.autoIncrementPk}`,
-          'sender BIGINT NOT NULL',
+          ...messageColumns(ctx),
           // NULL cmids never collide: both engines allow many NULLs in a UNIQUE index.
-          'cmid VARCHAR(64) NULL',
-          'kind VARCHAR(5) NOT NULL',
-          'target BIGINT NOT NULL',
-          'body TEXT NOT NULL', // up to 4096 bytes of UTF-8 (TEXT holds 65535)
-          'sent_at VARCHAR(64) NOT NULL',
           'CONSTRAINT uq_messages_cmid UNIQUE (sender, cmid)',
         ],
       }),
@@ -141,7 +135,40 @@ const MIGRATIONS: readonly Migration[] = [
       }`,
     ],
   },
+  {
+    version: 3,
+    description: 'SQLite: the (sender, cmid) unique index holds only messages that carry a cmid',
+    // Most messages carry no cmid, yet each put a (sender, NULL) entry in the unique index: one
+    // more page per sender written (and fsynced) by every commit. SQLite cannot drop a table's
+    // constraint, so the table is rebuilt with a partial index instead; the migration's
+    // transaction makes that atomic. InnoDB has no partial indexes (and gains little: measured).
+    statements: (ctx) =>
+      ctx.mysql
+        ? []
+        : [
+            'DROP TABLE IF EXISTS messages_v3',
+            `CREATE TABLE messages_v3 (${messageColumns(ctx).join(', ')})`,
+            'INSERT INTO messages_v3 (mid, sender, cmid, kind, target, body, sent_at) ' +
+              'SELECT mid, sender, cmid, kind, target, body, sent_at FROM messages',
+            'DROP TABLE messages',
+            'ALTER TABLE messages_v3 RENAME TO messages',
+            'CREATE UNIQUE INDEX IF NOT EXISTS uq_messages_cmid ON messages (sender, cmid) WHERE cmid IS NOT NULL',
+          ],
+  },
 ];
+
+/** The columns of `messages` (migration 1; rebuilt on SQLite by migration 3). */
+function messageColumns(ctx: MigrationContext): string[] {
+  return [
+    `mid ${ctx.d.autoIncrementPk}`,
+    'sender BIGINT NOT NULL',
+    'cmid VARCHAR(64) NULL',
+    'kind VARCHAR(5) NOT NULL',
+    'target BIGINT NOT NULL',
+    'body TEXT NOT NULL', // up to 4096 bytes of UTF-8 (TEXT holds 65535)
+    'sent_at VARCHAR(64) NOT NULL',
+  ];
+}
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]?.version ?? 0;
 
