@@ -34,7 +34,6 @@ export class ChatConnection implements SessionTransport {
   private sawFrame = false;
   /** Resolves the pending `whenWritable` promise. */
   private drained: (() => void) | null = null;
-  /** Bytes passed to the socket by `send` so far. */
 
   constructor(
     private readonly conn: TcpConnection,
