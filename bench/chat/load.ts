@@ -7,7 +7,7 @@
  */
 import { ChatClient } from '../../src/app/client/index.js';
 import { parseArgs, positiveInt } from '../lib/args.js';
-import { percentile } from '../lib/stats.js';
+import { LatencyHistogram } from '../lib/stats.js';
 
 const args = parseArgs(
   process.argv.slice(2),
@@ -60,7 +60,7 @@ let measuring = false;
 let delivered = 0;
 let acked = 0;
 let failed = 0;
-const latencies: number[] = [];
+const latencies = new LatencyHistogram();
 let running = true;
 
 for (let i = 0; i < clientCount; i++) {
@@ -68,7 +68,7 @@ for (let i = 0; i < clientCount; i++) {
     if (!measuring) return;
     delivered++;
     const sentAt = Number(push.msg);
-    if (latencies.length < 2_000_000) latencies.push(performance.now() - sentAt);
+    latencies.record(performance.now() - sentAt);
   });
 }
 
@@ -106,8 +106,8 @@ const result = {
   deliveredPerSec: delivered / elapsed,
   ackedPerSec: acked / elapsed,
   failed,
-  p50: percentile(latencies, 50),
-  p99: percentile(latencies, 99),
+  p50: latencies.percentile(50),
+  p99: latencies.percentile(99),
 };
 process.stdout.write(`${JSON.stringify(result)}\n`);
 for (const client of clients) client.destroy();

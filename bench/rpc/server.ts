@@ -6,8 +6,7 @@
  * Exits on SIGTERM.
  */
 import { createServer, type Socket } from 'node:net';
-import * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
+import type * as grpc from '@grpc/grpc-js';
 import { parseProto } from '../../src/rpc/proto.js';
 import { RpcProvider } from '../../src/rpc/server/RpcProvider.js';
 import { parseArgs } from '../lib/args.js';
@@ -35,7 +34,10 @@ async function startOurs(): Promise<number> {
   return address.port;
 }
 
+/** Loaded only for this implementation (see bench/rpc/client.ts, grpcClient). */
 async function startGrpc(): Promise<number> {
+  const grpc = await import('@grpc/grpc-js');
+  const protoLoader = await import('@grpc/proto-loader');
   const json = parseProto(ECHO_PROTO).toJSON();
   const definition = protoLoader.fromJSON(json, { keepCase: true, defaults: false });
   const pkg = grpc.loadPackageDefinition(definition) as unknown as {
