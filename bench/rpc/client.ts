@@ -35,23 +35,11 @@ interface EchoMessage {
 }
 type Call = () => Promise<unknown>;
 
-function oursNative(): { call: Call; close: () => Promise<void> } {
-  const root = parseProto(ECHO_PROTO);
-  const channel = new RpcChannel({ host: '127.0.0.1', port });
+/** Our stub over either channel (native: persistent multiplexed; classic: a connection per call). */
+function ours(channel: RpcChannel | ClassicRpcChannel): { call: Call; close: () => Promise<void> } {
   const stub = createStub<{ Echo: MethodTypes<EchoMessage, EchoMessage> }>(
     channel,
-    root.lookupService(SERVICE_NAME),
-  );
-  const request = { payload };
-  return { call: () => stub.Echo(request), close: () => channel.close() };
-}
-
-function oursClassic(): { call: Call; close: () => Promise<void> } {
-  const root = parseProto(ECHO_PROTO);
-  const channel = new ClassicRpcChannel({ host: '127.0.0.1', port });
-  const stub = createStub<{ Echo: MethodTypes<EchoMessage, EchoMessage> }>(
-    channel,
-    root.lookupService(SERVICE_NAME),
+    parseProto(ECHO_PROTO).lookupService(SERVICE_NAME),
   );
   const request = { payload };
   return { call: () => stub.Echo(request), close: () => channel.close() };
@@ -143,9 +131,9 @@ function plainClient(): { call: Call; close: () => Promise<void> } {
 
 const { call, close } =
   impl === 'native'
-    ? oursNative()
+    ? ours(new RpcChannel({ host: '127.0.0.1', port }))
     : impl === 'classic'
-      ? oursClassic()
+      ? ours(new ClassicRpcChannel({ host: '127.0.0.1', port }))
       : impl === 'grpc'
         ? await grpcClient()
         : plainClient();

@@ -27,10 +27,13 @@ export class AppendPrediction {
     return true;
   }
 
-  /** An append was sent: once it commits, users hold `read` updated by `written`, and mids end at `lastMid`. */
-  learn(read: ReadonlyMap<number, number>, written: ReadonlyMap<number, number>, lastMid: number): void {
+  /**
+   * An append was sent: once it commits, the users in `written` hold those seqs and mids end at
+   * `lastMid`; `read` (what a reading append found) teaches the seqs of the other users it saw.
+   */
+  learn(written: ReadonlyMap<number, number>, lastMid: number, read?: ReadonlyMap<number, number>): void {
     if (this.lastSeq.size > MAX_USERS) this.lastSeq.clear();
-    if (read !== this.lastSeq) for (const [id, seq] of read) this.lastSeq.set(id, seq);
+    if (read !== undefined) for (const [id, seq] of read) this.lastSeq.set(id, seq);
     for (const [id, seq] of written) this.lastSeq.set(id, seq);
     this.lastMid = lastMid;
   }

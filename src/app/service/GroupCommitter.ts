@@ -24,7 +24,7 @@ export interface GroupCommitterOptions {
   maxBatch?: number;
   /**
    * Transactions under way at once (see GroupCommitter). Default 3: one committing, one written
-   * behind it, one taking its batch; more only adds small batches (measured with bench/chat).
+   * behind it, one taking its batch (bench/chat's load: 3 beat 2 on SQLite and 4 on MySQL).
    */
   depth?: number;
 }
