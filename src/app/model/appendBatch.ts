@@ -92,7 +92,18 @@ export async function appendReading(
   if (mid < lastMid) writes.push(setIds(tx, MID_COUNTER, mid));
   writes.push(insertMessages(tx, plans));
   writes.push(insertInboxRows(tx, delivery.inboxParams));
-  writes.push(...moveCursors(tx, recipientIds, lastSeq, delivery));
+  // The cursor rows exist and are locked, so the upsert always takes its update branch.
+  const upsert = dialectSql(tx.dialect).onConflictUpdate('user_id', ['last_seq']);
+  for (const ids of paddedChunks(movedCursors(recipientIds, delivery), CHUNK)) {
+    const params: SqlParam[] = [];
+    for (const id of ids) params.push(id, delivery.lastSeq.get(id)!);
+    writes.push(
+      tx.execute(
+        `INSERT INTO inbox_cursors (user_id, last_seq) VALUES ${rowPlaceholders(ids.length, 2)}${upsert}`,
+        params,
+      ),
+    );
+  }
   for (const write of writes) write.catch(() => {}); // reported by the commit
   return delivery.results;
 }
@@ -116,7 +127,19 @@ export function appendPredicted(
   let mid = firstMid;
   for (const p of plans) if (p.type === 'new') p.mid = ++mid;
   const delivery = deliver(plans, prediction.lastSeq);
-  const locks = moveCursors(tx, recipientIds, prediction.lastSeq, delivery);
+  const locks: Promise<unknown>[] = [];
+  for (const ids of paddedChunks(movedCursors(recipientIds, delivery), CHUNK)) {
+    const params: SqlParam[] = [];
+    for (const id of ids) params.push(id, prediction.lastSeq.get(id)!, delivery.lastSeq.get(id)!);
+    params.push(...ids);
+    locks.push(
+      tx.execute(
+        `UPDATE inbox_cursors SET last_seq = CASE user_id${' WHEN ? THEN CASE WHEN last_seq = ? THEN ? END'.repeat(ids.length)} END ` +
+          `WHERE user_id IN (${placeholders(ids.length)})`,
+        params,
+      ),
+    );
+  }
   if (mid > firstMid) {
     locks.push(
       tx.execute('UPDATE id_counters SET last_id = CASE WHEN last_id = ? THEN ? END WHERE name = ?', [
@@ -140,29 +163,9 @@ function recipientsOf(batch: readonly NewMessage[]): number[] {
   return [...listed].sort((a, b) => a - b);
 }
 
-/**
- * Moves each recipient's cursor from `from` to the batch's last seq, in lock order (one statement
- * per CHUNK users). A cursor not at its `from` value is set to NULL, which the NOT NULL column
- * refuses: the statement fails and dooms the transaction (the guard of appendPredicted; a reading
- * append holds the rows it read, so its guard always passes).
- */
-function moveCursors(
-  tx: SqlExecutor,
-  recipientIds: readonly number[],
-  from: ReadonlyMap<number, number>,
-  delivery: Delivery,
-): Promise<unknown>[] {
-  const moved = recipientIds.filter((id) => delivery.lastSeq.has(id));
-  return paddedChunks(moved, CHUNK).map((ids) => {
-    const params: SqlParam[] = [];
-    for (const id of ids) params.push(id, from.get(id)!, delivery.lastSeq.get(id)!);
-    params.push(...ids);
-    return tx.execute(
-      `UPDATE inbox_cursors SET last_seq = CASE user_id${' WHEN ? THEN CASE WHEN last_seq = ? THEN ? END'.repeat(ids.length)} END ` +
-        `WHERE user_id IN (${placeholders(ids.length)})`,
-      params,
-    );
-  });
+/** The recipients, in lock order, whose cursor the batch moves. */
+function movedCursors(recipientIds: readonly number[], delivery: Delivery): number[] {
+  return recipientIds.filter((id) => delivery.lastSeq.has(id));
 }
 
 function insertInboxRows(tx: SqlExecutor, inboxParams: SqlParam[]): Promise<void> {
