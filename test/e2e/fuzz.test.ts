@@ -292,6 +292,9 @@ describe.each(STORES)('bad input on %s', (kind) => {
           fc.uint8Array({ maxLength: 64 }),
           fc.constantFrom('none', 'json', 'protobuf'),
           async (len, tail, before) => {
+            // A first byte of '{' is the classic JSON stream (PROTOCOL.md §1 detection), which
+            // has no ERROR reply: that case belongs to the legacy tests, not this one.
+            fc.pre(before !== 'none' || len >>> 24 !== 0x7b);
             const raw = await RawSocket.connect(server.host, server.port);
             if (before === 'json') await raw.sendJson({ msgid: 18, t: 1 });
             if (before === 'protobuf') await raw.sendProtobuf({ msgid: 18, t: 1 });
