@@ -11,7 +11,7 @@ import type { FrameSink } from './wire/nativeFrame.js';
 const kInitialBytes = 16 * 1024;
 /** After a burst, do not keep more than this much idle memory per connection. */
 const kKeepBytes = 256 * 1024;
-/** Past this much, write at once instead of at the end of the loop turn. */
+/** Default of `eagerFlushBytes`. */
 const kEagerFlushBytes = 32 * 1024;
 
 export class Outbox implements FrameSink {
@@ -23,9 +23,14 @@ export class Outbox implements FrameSink {
   /** A free buffer to switch to, so steady traffic allocates nothing. */
   private spare: globalThis.Buffer | null = null;
 
+  /**
+   * @param eagerFlushBytes past this much appended, write at once instead of at the end of the
+   *   loop turn, so that the peer starts on a big batch while the rest is produced. Default 32 KiB.
+   */
   constructor(
     private readonly loop: EventLoop,
     private readonly conn: TcpConnection,
+    private readonly eagerFlushBytes = kEagerFlushBytes,
   ) {}
 
   /** Bytes appended and not yet flushed. */
@@ -43,10 +48,13 @@ export class Outbox implements FrameSink {
     return this.length;
   }
 
+  replaceBytes(grown: globalThis.Buffer): void {
+    this.bytes = grown;
+  }
+
   commit(end: number): void {
     this.length = end;
-    // A big batch goes out in parts, so the peer starts on it while the rest is produced.
-    if (end >= kEagerFlushBytes) {
+    if (end >= this.eagerFlushBytes) {
       this.flush();
       return;
     }

@@ -206,6 +206,40 @@ describe('every failure is a distinct RpcError', () => {
     expect(provider.stats.completed).toBe(0);
   });
 
+  it('BAD_REQUEST, not a broken frame, when an unverified request fails to encode on the wire', async () => {
+    const { provider, port } = await startProvider();
+    const echo = createStub<EchoShape>(channelTo(port, { verifyRequests: false }), echoService);
+    await echo.Echo({ seq: 1 }); // connected: later calls are encoded straight into the output
+    const good = echo.Echo({ seq: 2, payload: Buffer.alloc(3000, 1) });
+    const bad = rejection(echo.Echo({ seq: 3, fail: { length: 3 } as unknown as string }));
+    const after = echo.Echo({ seq: 4, payload: Buffer.from('after') });
+    const error = await bad;
+    expect(error.code).toBe('BAD_REQUEST');
+    expect(error.message).toMatch(/cannot encode EchoRequest/);
+    expect(error.mayHaveExecuted).toBe(false);
+    // The calls around it, written into the same output in the same turn, are intact.
+    expect((await good).payload).toEqual(Buffer.alloc(3000, 1));
+    expect(Buffer.from((await after).payload).toString()).toBe('after');
+    expect(provider.stats.completed).toBe(3);
+  });
+
+  it('sends what a request held when called, even if the object changes while the call waits', async () => {
+    const { port } = await startProvider();
+    const echo = createStub<EchoShape>(channelTo(port, { maxInFlightPerConnection: 1 }), echoService);
+    // The connection is not up yet, and then only one call may be in flight: both wait.
+    const request = { seq: 1, payload: Buffer.from('first') };
+    const first = echo.Echo(request);
+    request.seq = 2;
+    request.payload = Buffer.from('second');
+    const second = echo.Echo(request);
+    request.seq = 3;
+    request.payload.fill(0x7a);
+    expect((await first).seq).toBe(1);
+    expect(Buffer.from((await first).payload).toString()).toBe('first');
+    expect((await second).seq).toBe(2);
+    expect(Buffer.from((await second).payload).toString()).toBe('second');
+  });
+
   it('BAD_REQUEST from the provider for bytes that do not decode (raw native frames)', async () => {
     const { port } = await startProvider();
     const socket = connect({ host: HOST, port });

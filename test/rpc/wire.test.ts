@@ -93,6 +93,9 @@ class Sink implements FrameSink {
   commit(end: number): void {
     this.length = end;
   }
+  replaceBytes(grown: globalThis.Buffer): void {
+    this.bytes = grown as globalThis.Buffer<ArrayBuffer>;
+  }
   frames(): { meta: RpcMeta; body: globalThis.Buffer }[] {
     const out: { meta: RpcMeta; body: globalThis.Buffer }[] = [];
     let p = 0;
@@ -174,6 +177,57 @@ describe('native RpcMeta codec', () => {
       ),
       { numRuns: 200 },
     );
+  });
+
+  it('encodes message bodies in place, growing the sink, exactly as protobufjs encodes them', () => {
+    const type = protobuf
+      .parse('syntax = "proto3"; message M { bytes data = 1; string text = 2; repeated uint32 n = 3; }')
+      .root.lookupType('M');
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.record({
+            data: fc.uint8Array({ maxLength: 300 }),
+            text: fc.string({ maxLength: 50 }),
+            n: fc.array(uint32, { maxLength: 20 }),
+          }),
+          { minLength: 1, maxLength: 6 },
+        ),
+        (messages) => {
+          const sink = new Sink(); // starts at 16 bytes: most bodies make the writer grow it
+          messages.forEach((message, i) => {
+            writeRequestFrame(sink, i + 1, encodeNamePrefix('s', 'm'), 0, { type, message });
+            writeResponseFrame(sink, i + 1, { type, message });
+          });
+          const frames = sink.frames();
+          expect(frames).toHaveLength(messages.length * 2);
+          frames.forEach((frame, i) => {
+            const expected = type.encode(messages[i >> 1]!).finish();
+            expect(frame.meta.callId).toBe((i >> 1) + 1);
+            expect([...frame.body]).toEqual([...expected]);
+          });
+        },
+      ),
+      { numRuns: 100 },
+    );
+  });
+
+  it('commits nothing when a message cannot be encoded, and keeps the frames before it', () => {
+    const type = protobuf
+      .parse('syntax = "proto3"; message M { bytes data = 1; repeated M items = 2; }')
+      .root.lookupType('M');
+    const sink = new Sink();
+    writeResponseFrame(sink, 1, Uint8Array.of(7));
+    const before = globalThis.Buffer.from(sink.bytes.subarray(0, sink.length));
+    expect(() =>
+      writeRequestFrame(sink, 2, encodeNamePrefix('s', 'm'), 0, {
+        type,
+        message: { data: new Uint8Array(40), items: [null] },
+      }),
+    ).toThrow();
+    expect(sink.length).toBe(before.length);
+    expect(sink.bytes.subarray(0, sink.length).equals(before)).toBe(true);
+    expect(sink.frames()).toHaveLength(1);
   });
 
   it('reports where service and method sit, for the provider name cache', () => {

@@ -26,6 +26,7 @@ import {
 } from '../wire/nativeFrame.js';
 import { codeOfStatus } from '../wire/status.js';
 import { CallState, type PendingCall } from './PendingCall.js';
+import { unencodable } from './RpcCaller.js';
 
 export interface ConnectionOwner {
   callSucceeded(call: PendingCall, response: object): void;
@@ -108,8 +109,10 @@ export class NativeConnection {
   send(call: PendingCall, now: number): void {
     if (this.stateValue === 'ready' && this.canWrite()) {
       this.write(call, now);
-    } else {
+    } else if (call.snapshot()) {
       this.waiting.push(call);
+    } else {
+      this.owner.callFailed(call, call.lastError!);
     }
   }
 
@@ -186,10 +189,23 @@ export class NativeConnection {
     this.nextCallId = id === 0xffffffff ? 1 : id + 1;
     // After 2^32 calls ids wrap; skip one still in flight (practically never).
     while (this.inFlight.has(id)) id = this.nextCallId++;
+    const method = call.method;
+    try {
+      writeRequestFrame(
+        this.out!,
+        id,
+        method.namePrefix,
+        call.wireTimeoutMs(now),
+        call.body ?? { type: method.requestType, message: call.request },
+      );
+    } catch (cause) {
+      // Only an unverified request can fail here; nothing was committed to the output.
+      this.owner.callFailed(call, unencodable(method, cause));
+      return;
+    }
     call.callId = id;
     call.state = CallState.Sent;
     this.inFlight.set(id, call);
-    writeRequestFrame(this.out!, id, call.method.namePrefix, call.wireTimeoutMs(now), call.body);
   }
 
   private pumpWaiting(): void {

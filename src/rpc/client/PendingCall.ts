@@ -1,8 +1,9 @@
 /** One call from `RpcChannel.call` until it settles, across attempts. Also its deadline-heap node. */
-import type { RpcError } from '../errors.js';
+import { RpcError } from '../errors.js';
 import type { MethodDescriptor } from '../proto.js';
 import type { RpcController } from '../RpcController.js';
 import type { DeadlineEntry, DeadlineList } from './DeadlineQueue.js';
+import { encodeRequest } from './RpcCaller.js';
 
 export const CallState = {
   /** Waiting for a provider list, a connection or a free in-flight slot. */
@@ -40,14 +41,33 @@ export class PendingCall implements DeadlineEntry {
   resolve!: (value: object) => void;
   reject!: (error: RpcError) => void;
 
+  /**
+   * The request's bytes, once encoded on their own: a call that has to wait is encoded when it
+   * starts waiting, so that later changes to the request object do not reach the wire. A call
+   * written at once is encoded straight into the connection's output (and again if retried).
+   */
+  body: Uint8Array | null = null;
+
   constructor(
     readonly method: MethodDescriptor,
-    readonly body: Uint8Array,
+    readonly request: object,
     deadline: number,
     readonly idempotent: boolean,
     readonly controller: RpcController | null,
   ) {
     this.deadline = deadline;
+  }
+
+  /** Encodes `body` now if it is not yet; false (and `lastError` set) when the request cannot be encoded. */
+  snapshot(): boolean {
+    if (this.body !== null) return true;
+    const body = encodeRequest(this.method, this.request, false);
+    if (body instanceof RpcError) {
+      this.lastError = body;
+      return false;
+    }
+    this.body = body;
+    return true;
   }
 
   /** Milliseconds left, for the wire's timeout_ms (0 = none). */

@@ -16,38 +16,48 @@ export interface RpcCaller {
 
 const writer = protobuf.Writer.create();
 
-/** The request's bytes, or BAD_REQUEST when it does not fit the request type. */
-export function encodeRequest(
-  method: MethodDescriptor,
-  request: object,
-  verify: boolean,
-): Uint8Array | RpcError {
-  const type = method.requestType;
+/** BAD_REQUEST when `request` is not an object or (with `verify`) does not fit the request type. */
+export function checkRequest(method: MethodDescriptor, request: object, verify: boolean): RpcError | null {
   if (typeof request !== 'object' || request === null) {
     return new RpcError('BAD_REQUEST', `${method.fullName}: request must be an object`, {
       mayHaveExecuted: false,
     });
   }
-  const message = request as Record<string, unknown>;
   if (verify) {
-    const problem = type.verify(message);
+    const problem = method.requestType.verify(request as Record<string, unknown>);
     if (problem !== null) {
-      return new RpcError('BAD_REQUEST', `${method.fullName}: bad ${type.name}: ${problem}`, {
+      return new RpcError('BAD_REQUEST', `${method.fullName}: bad ${method.requestType.name}: ${problem}`, {
         mayHaveExecuted: false,
       });
     }
   }
+  return null;
+}
+
+/** The BAD_REQUEST for a request protobufjs could not encode. */
+export function unencodable(method: MethodDescriptor, cause: unknown): RpcError {
+  return new RpcError(
+    'BAD_REQUEST',
+    `${method.fullName}: cannot encode ${method.requestType.name}: ${String(cause)}`,
+    { cause, mayHaveExecuted: false },
+  );
+}
+
+/** The request's bytes (an owned copy), or BAD_REQUEST when it does not fit the request type. */
+export function encodeRequest(
+  method: MethodDescriptor,
+  request: object,
+  verify: boolean,
+): Uint8Array | RpcError {
+  const problem = checkRequest(method, request, verify);
+  if (problem !== null) return problem;
   writer.pos = 0;
   writer.states = null;
   try {
-    type.encode(message, writer);
+    method.requestType.encode(request as Record<string, unknown>, writer);
   } catch (cause) {
-    return new RpcError('BAD_REQUEST', `${method.fullName}: cannot encode ${type.name}: ${String(cause)}`, {
-      cause,
-      mayHaveExecuted: false,
-    });
+    return unencodable(method, cause);
   }
-  // An owned copy: it is kept for retries.
   const body = globalThis.Buffer.allocUnsafe(writer.pos);
   copyBytes(writer.buf, 0, writer.pos, body, 0);
   return body;

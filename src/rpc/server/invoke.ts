@@ -32,31 +32,47 @@ export function failureOf(error: unknown): Failure {
 export const encoded: { bytes: Uint8Array; length: number } = { bytes: writer.buf, length: 0 };
 
 /**
- * Encodes a handler's value into the shared writer (see `encoded`: copy the bytes out before
- * anything else runs) and returns null, or returns the failure to report instead. Verification
+ * The failure to report instead of a handler's value, or null when it can be encoded: verification
  * turns a value of the wrong shape into a HANDLER_ERROR rather than silently wrong bytes.
  */
-export function encodeResult(entry: MethodEntry, value: unknown, verify: boolean): Failure | null {
+export function checkResult(entry: MethodEntry, value: unknown, verify: boolean): Failure | null {
   const type = entry.descriptor.responseType;
   if (typeof value !== 'object' || value === null) {
     return { status: WireStatus.HANDLER_ERROR, text: `handler returned ${String(value)}, not a message` };
   }
-  const message = value as Record<string, unknown>;
   if (verify) {
-    const problem = type.verify(message);
+    const problem = type.verify(value as Record<string, unknown>);
     if (problem !== null) {
       return { status: WireStatus.HANDLER_ERROR, text: `handler returned a bad ${type.name}: ${problem}` };
     }
   }
+  return null;
+}
+
+/** The failure to report for a value protobufjs could not encode. */
+export function unencodableResult(entry: MethodEntry, error: unknown): Failure {
+  return {
+    status: WireStatus.HANDLER_ERROR,
+    text: `cannot encode ${entry.descriptor.responseType.name}: ${String(error)}`,
+  };
+}
+
+/**
+ * Encodes a handler's value into the shared writer (see `encoded`: copy the bytes out before
+ * anything else runs) and returns null, or returns the failure to report instead.
+ */
+export function encodeResult(entry: MethodEntry, value: unknown, verify: boolean): Failure | null {
+  const failure = checkResult(entry, value, verify);
+  if (failure !== null) return failure;
   writer.pos = 0;
   writer.states = null;
   try {
-    type.encode(message, writer);
+    entry.descriptor.responseType.encode(value as Record<string, unknown>, writer);
     encoded.bytes = writer.buf;
     encoded.length = writer.pos;
     return null;
   } catch (error) {
-    return { status: WireStatus.HANDLER_ERROR, text: `cannot encode ${type.name}: ${String(error)}` };
+    return unencodableResult(entry, error);
   }
 }
 

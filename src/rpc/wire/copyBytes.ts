@@ -5,7 +5,7 @@
  */
 export function copyBytes(src: Uint8Array, start: number, end: number, dst: Uint8Array, at: number): void {
   const n = end - start;
-  if (n <= 64) {
+  if (n <= 32) {
     for (let i = 0; i < n; i++) dst[at + i] = src[start + i]!;
   } else {
     dst.set(src.subarray(start, end), at);

@@ -10,7 +10,9 @@
  * RpcMeta is defined in protoSources.ts; it is encoded here by hand because it is on every call's
  * path and its request part (service + method) is constant per method, so it is encoded once.
  */
+import type protobuf from 'protobufjs';
 import { copyBytes } from './copyBytes.js';
+import { encodeInto } from './encodeInto.js';
 import {
   type Cursor,
   readLengthDelimited,
@@ -71,12 +73,20 @@ export function newMeta(): RpcMeta {
   return { kind: 0, callId: 0, service: '', method: '', timeoutMs: 0, status: 0, error: '' };
 }
 
-/** Something frames are appended to: `reserve` returns the write offset into `bytes`; `commit` the end. */
+/**
+ * Something frames are appended to: `reserve` returns the write offset into `bytes`; `commit`
+ * the end. `replaceBytes` adopts a grown copy of `bytes` made while encoding a message in place
+ * (it holds everything written so far, committed or not).
+ */
 export interface FrameSink {
   readonly bytes: globalThis.Buffer;
   reserve(length: number): number;
   commit(end: number): void;
+  replaceBytes(grown: globalThis.Buffer): void;
 }
+
+/** A message body: bytes already encoded, or a message encoded straight into the frame. */
+export type FrameBody = Uint8Array | { type: protobuf.Type; message: object };
 
 const utf8 = new TextEncoder();
 
@@ -103,18 +113,22 @@ function writeFrameHeader(b: globalThis.Buffer, p: number, metaLen: number, body
   return p + FRAME_HEADER_LENGTH;
 }
 
+/**
+ * A request frame. With a message body the message is encoded in place; if protobufjs throws,
+ * nothing is committed and the error propagates.
+ */
 export function writeRequestFrame(
   out: FrameSink,
   callId: number,
   namePrefix: Uint8Array,
   timeoutMs: number,
-  body: Uint8Array,
+  body: FrameBody,
 ): void {
   const metaLen =
     1 + varint32Size(callId) + namePrefix.length + (timeoutMs > 0 ? 1 + varint32Size(timeoutMs) : 0);
-  let p = out.reserve(FRAME_HEADER_LENGTH + metaLen + body.length);
+  const start = out.reserve(FRAME_HEADER_LENGTH + metaLen + (body instanceof Uint8Array ? body.length : 0));
   const b = out.bytes;
-  p = writeFrameHeader(b, p, metaLen, body.length);
+  let p = start + FRAME_HEADER_LENGTH;
   b[p++] = 0x10;
   p = writeVarint32(b, p, callId);
   copyBytes(namePrefix, 0, namePrefix.length, b, p);
@@ -123,27 +137,33 @@ export function writeRequestFrame(
     b[p++] = 0x28;
     p = writeVarint32(b, p, timeoutMs);
   }
-  copyBytes(body, 0, body.length, b, p);
-  out.commit(p + body.length);
+  finishFrame(out, start, metaLen, p, body);
 }
 
-/** An OK response carrying `body[0, length)` (default: all of it). */
-export function writeResponseFrame(
-  out: FrameSink,
-  callId: number,
-  body: Uint8Array,
-  length = body.length,
-): void {
+/** Writes `body` at `bodyAt`, then the frame header at `start` (its length is known only now); commits. */
+function finishFrame(out: FrameSink, start: number, metaLen: number, bodyAt: number, body: FrameBody): void {
+  let end: number;
+  if (body instanceof Uint8Array) {
+    copyBytes(body, 0, body.length, out.bytes, bodyAt);
+    end = bodyAt + body.length;
+  } else {
+    end = encodeInto(body.type, body.message, out, bodyAt);
+  }
+  writeFrameHeader(out.bytes, start, metaLen, end - bodyAt);
+  out.commit(end);
+}
+
+/** An OK response; a message body is encoded in place (see writeRequestFrame). */
+export function writeResponseFrame(out: FrameSink, callId: number, body: FrameBody): void {
   const metaLen = 3 + varint32Size(callId);
-  let p = out.reserve(FRAME_HEADER_LENGTH + metaLen + length);
+  const start = out.reserve(FRAME_HEADER_LENGTH + metaLen + (body instanceof Uint8Array ? body.length : 0));
   const b = out.bytes;
-  p = writeFrameHeader(b, p, metaLen, length);
+  let p = start + FRAME_HEADER_LENGTH;
   b[p++] = 0x08;
   b[p++] = FrameKind.RESPONSE;
   b[p++] = 0x10;
   p = writeVarint32(b, p, callId);
-  copyBytes(body, 0, length, b, p);
-  out.commit(p + length);
+  finishFrame(out, start, metaLen, p, body);
 }
 
 /** Error text as UTF-8, cut at a character boundary to MAX_ERROR_TEXT_BYTES. */
