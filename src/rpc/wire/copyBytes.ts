@@ -1,7 +1,7 @@
 /**
- * Copies `src[start, end)` to `dst` at `at`. Small copies use a loop: Buffer#copy and
- * TypedArray#set on a subarray both allocate a view first, which dominates for message-sized
- * copies on the per-call paths.
+ * Copies `src[start, end)` to `dst` at `at`. Buffer#copy and TypedArray#set on a subarray both
+ * allocate a view first (~70 ns here whatever the size); a byte loop costs ~1.5 ns a byte, so it
+ * wins below about 40 bytes (names, headers) and loses on message bodies.
  */
 export function copyBytes(src: Uint8Array, start: number, end: number, dst: Uint8Array, at: number): void {
   const n = end - start;
