@@ -197,6 +197,25 @@ describe('every failure is a distinct RpcError', () => {
     expect(provider.stats.failed).toBe(4);
   });
 
+  it('HANDLER_ERROR when an unverified response fails to encode; the connection keeps working', async () => {
+    const loop = new EventLoop();
+    const provider = new RpcProvider({ host: HOST, loop, verifyResponses: false });
+    provider.notifyService<EchoShape>(echoService, {
+      ...echoImpl('p1'),
+      Append: () => ({ payload: new Uint8Array(0), served_by: { length: 3 } as unknown as string, seq: 0 }),
+    });
+    const { port } = await provider.run();
+    cleanups.push(() => provider.stop({ graceMs: 200 }));
+    const echo = createStub<EchoShape>(channelTo(port), echoService);
+    const [bad, good] = await Promise.allSettled([echo.Append({}), echo.Echo({ seq: 8 })]);
+    expect(bad.status).toBe('rejected');
+    const error = (bad as PromiseRejectedResult).reason as RpcError;
+    expect(error.code).toBe('HANDLER_ERROR');
+    expect(error.message).toMatch(/cannot encode EchoResponse/);
+    expect(good.status === 'fulfilled' && good.value.seq).toBe(8);
+    expect(provider.stats.failed).toBe(1);
+  });
+
   it('BAD_REQUEST before sending when the request does not fit the type', async () => {
     const { provider, port } = await startProvider();
     const echo = createStub<EchoShape>(channelTo(port), echoService);

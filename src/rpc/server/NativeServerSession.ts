@@ -224,8 +224,8 @@ export class NativeServerSession implements CallSink {
 
   succeed(call: ServerCall, value: unknown): void {
     let failure = checkResult(call.entry, value, this.options.verifyResponses);
-    if (failure === null) {
-      if (!this.finish(call)) return;
+    const answer = this.finish(call);
+    if (failure === null && answer) {
       try {
         // Encoded straight into the output.
         const type = call.entry.descriptor.responseType;
@@ -234,12 +234,10 @@ export class NativeServerSession implements CallSink {
       } catch (error) {
         failure = unencodableResult(call.entry, error);
       }
-    } else if (!this.finish(call)) {
-      this.stats.failed++;
-      return;
     }
+    if (failure === null) return; // a good answer nobody is waiting for
     this.stats.failed++;
-    writeStatusFrame(this.out, FrameKind.RESPONSE, call.callId, failure.status, failure.text);
+    if (answer) writeStatusFrame(this.out, FrameKind.RESPONSE, call.callId, failure.status, failure.text);
   }
 
   fail(call: ServerCall, error: unknown): void {
