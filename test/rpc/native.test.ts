@@ -23,6 +23,7 @@ import {
   echoService,
   HOST,
   rejection,
+  root,
   sleep,
   type UserShape,
   userImpl,
@@ -125,6 +126,57 @@ describe('native calls', () => {
     expect(replies.map((r) => r.seq)).toEqual(Array.from({ length: 300 }, (_, i) => i));
     expect(peak).toBeLessThanOrEqual(8);
     expect(peak).toBeGreaterThan(1);
+  });
+
+  it('stops reading a caller that does not read its answers, and loses nothing when it does', async () => {
+    const { provider, port } = await startProvider({ maxPendingOutputBytes: 256 * 1024 });
+    const EchoRequest = root.lookupType('fixbug.EchoRequest');
+    const payload = Buffer.alloc(16 * 1024, 0x61);
+    const count = 2000; // 32 MiB of answers, far beyond every buffer on the way
+    const frames: Buffer[] = [PREFACE];
+    for (let i = 1; i <= count; i++) {
+      const meta = encodeMeta({ ...newMeta(), callId: i, service: 'fixbug.EchoService', method: 'Echo' });
+      const body = EchoRequest.encode({ payload, seq: i }).finish();
+      const head = Buffer.alloc(6);
+      head.writeUInt32BE(2 + meta.length + body.length);
+      head.writeUInt16BE(meta.length, 4);
+      frames.push(head, Buffer.from(meta), Buffer.from(body));
+    }
+    const socket = connect({ host: HOST, port });
+    cleanups.push(async () => {
+      socket.destroy();
+    });
+    socket.pause(); // a caller that does not read
+    socket.write(Buffer.concat(frames));
+    await sleep(500);
+    const stalled = provider.stats.completed;
+    await sleep(200);
+    // The provider stopped: its own buffer, the kernel's and ours hold only part of the answers.
+    expect(provider.stats.completed).toBe(stalled);
+    expect(stalled).toBeLessThan(count / 2); // 276 here: about 4.4 MiB held on the way
+    // Now read everything: every call is answered exactly once.
+    const seen = new Set<number>();
+    let buffered = Buffer.alloc(0);
+    await new Promise<void>((resolve, reject) => {
+      socket.on('error', reject);
+      socket.on('data', (chunk: Buffer) => {
+        buffered = Buffer.concat([buffered, chunk]);
+        let p = seen.size === 0 && buffered.subarray(0, 8).equals(PREFACE) ? 8 : 0;
+        while (buffered.length - p >= 4 && buffered.length - p - 4 >= buffered.readUInt32BE(p)) {
+          const meta = newMeta();
+          decodeMeta(buffered, p + 6, p + 6 + buffered.readUInt16BE(p + 4), meta);
+          expect(meta.status).toBe(WireStatus.OK);
+          expect(seen.has(meta.callId)).toBe(false);
+          seen.add(meta.callId);
+          p += 4 + buffered.readUInt32BE(p);
+        }
+        buffered = buffered.subarray(p);
+        if (seen.size === count) resolve();
+      });
+      socket.resume();
+    });
+    expect(provider.stats.completed).toBe(count);
+    expect(provider.stats.failed).toBe(0);
   });
 
   it('bounds calls in flight per connection on the caller side too', async () => {
