@@ -5,8 +5,8 @@
  *   mprpc list --zookeeper 127.0.0.1:2181
  *
  * Requests and responses are JSON with the field names of the .proto, bytes as base64 and 64-bit
- * integers as strings (protobufjs's fromObject / toObject). Exit codes: 0 done, 1 the call or lookup failed (the error
- * code and text go to stderr), 2 bad usage or input.
+ * integers as strings (protobufjs's fromObject / toObject). Exit codes: 0 done, 1 the call or
+ * lookup failed (the error code and text go to stderr), 2 bad usage or input.
  */
 import { parseArgs } from 'node:util';
 import type protobuf from 'protobufjs';
@@ -16,7 +16,7 @@ import type { RpcCaller } from '../client/RpcCaller.js';
 import { RpcChannel } from '../client/RpcChannel.js';
 import { loadRpcConfig } from '../config.js';
 import { isRpcError } from '../errors.js';
-import { describeService, loadProto, type MethodDescriptor } from '../proto.js';
+import { describeService, loadProto, lookupService, type MethodDescriptor } from '../proto.js';
 import { DEFAULT_REGISTRY_ROOT, decodeRecord, providersPath } from '../registry/layout.js';
 import { ZkSession } from '../registry/ZkSession.js';
 
@@ -160,8 +160,8 @@ async function call(args: string[], options: Options, io: CliIo): Promise<number
 
   const channel = openChannel(options);
   try {
-    const response = await channel.call(method, request, { timeoutMs: options.timeoutMs });
-    const object = method.responseType.toObject(method.responseType.fromObject(response), {
+    const response = await channel.call<protobuf.Message>(method, request, { timeoutMs: options.timeoutMs });
+    const object = method.responseType.toObject(response, {
       bytes: String,
       longs: String,
       enums: String,
@@ -181,7 +181,7 @@ function openChannel(options: Options): RpcCaller & { close(): Promise<void> } {
     return new ClassicRpcChannel({ host: address.host, port: address.port });
   }
   return options.zookeeper !== undefined
-    ? new RpcChannel({ zookeeper: options.zookeeper, registryRoot: options.root, maxAttempts: 3 })
+    ? new RpcChannel({ zookeeper: options.zookeeper, registryRoot: options.root })
     : new RpcChannel({ providers: options.providers });
 }
 
@@ -196,17 +196,13 @@ async function findMethod(protos: string[], fullName: string): Promise<MethodDes
   } catch (error) {
     throw new UsageError(`cannot load ${protos.join(', ')}: ${(error as Error).message}`);
   }
-  const serviceName = fullName.slice(0, dot);
-  let service: protobuf.Service;
-  try {
-    service = root.lookupService(serviceName);
-  } catch {
-    throw new UsageError(`no service '${serviceName}' in ${protos.join(', ')}`);
-  }
-  const method = describeService(service).methods.get(fullName.slice(dot + 1));
+  const methods = describeService(lookupService(root, fullName.slice(0, dot))).methods;
+  const method = methods.get(fullName.slice(dot + 1));
   if (method === undefined) {
-    const names = [...describeService(service).methods.keys()].join(', ');
-    throw new UsageError(`${serviceName} has no method '${fullName.slice(dot + 1)}' (it has: ${names})`);
+    const names = [...methods.keys()].join(', ');
+    throw new UsageError(
+      `${fullName.slice(0, dot)} has no method '${fullName.slice(dot + 1)}' (it has: ${names})`,
+    );
   }
   return method;
 }
@@ -270,7 +266,6 @@ async function list(options: Options, io: CliIo): Promise<number> {
   try {
     await zk.waitConnected(options.timeoutMs);
     const services = (await zk.getChildren(`${options.root}/services`)) ?? [];
-    let providerCount = 0;
     for (const service of services.sort()) {
       const path = providersPath(options.root, service);
       const nodes = (await zk.getChildren(path)) ?? [];
@@ -278,7 +273,6 @@ async function list(options: Options, io: CliIo): Promise<number> {
       for (const node of nodes.sort()) {
         const data = await zk.getData(`${path}/${node}`);
         const record = data === null ? null : decodeRecord(data.data);
-        providerCount++;
         io.stdout.write(
           record === null
             ? `  ${node}  (no readable record)\n`
@@ -287,30 +281,30 @@ async function list(options: Options, io: CliIo): Promise<number> {
         );
       }
     }
-    if (options.classic) providerCount += await listClassic(zk, options.root, io);
-    if (services.length === 0 && providerCount === 0) io.stdout.write('no providers registered\n');
+    const classicServices = options.classic ? await listClassic(zk, options.root, io) : 0;
+    if (services.length + classicServices === 0) io.stdout.write('no providers registered\n');
     return 0;
   } finally {
     await zk.close();
   }
 }
 
-/** The classic layout: /<Service>/<Method> → "ip:port". */
+/** The classic layout: /<Service>/<Method> → "ip:port". Returns how many services it showed. */
 async function listClassic(zk: ZkSession, nativeRoot: string, io: CliIo): Promise<number> {
-  let count = 0;
+  let shown = 0;
   const skip = new Set(['zookeeper', nativeRoot.replace(/^\//, '').split('/')[0]]);
   for (const service of ((await zk.getChildren('/')) ?? []).sort()) {
     if (skip.has(service)) continue;
     const methods = (await zk.getChildren(`/${service}`)) ?? [];
     if (methods.length === 0) continue;
     io.stdout.write(`classic /${service}\n`);
+    shown++;
     for (const method of methods.sort()) {
       const data = await zk.getData(`/${service}/${method}`);
       io.stdout.write(`  ${method}  ${data === null ? '(gone)' : data.data.toString('utf8')}\n`);
-      count++;
     }
   }
-  return count;
+  return shown;
 }
 
 function readAll(stream: NodeJS.ReadableStream): Promise<string> {

@@ -1,10 +1,9 @@
 /** What a stub needs from a channel, and request encoding shared by both channels. */
-import protobuf from 'protobufjs';
 import { RpcError } from '../errors.js';
 import type { MethodDescriptor } from '../proto.js';
 import type { RpcController } from '../RpcController.js';
 import type { CallOptions } from '../types.js';
-import { copyBytes } from '../wire/copyBytes.js';
+import { encodeOwned } from '../wire/messageWriter.js';
 
 export interface RpcCaller {
   call<Res extends object = Record<string, unknown>>(
@@ -13,8 +12,6 @@ export interface RpcCaller {
     options?: CallOptions | RpcController,
   ): Promise<Res>;
 }
-
-const writer = protobuf.Writer.create();
 
 /** BAD_REQUEST when `request` is not an object or (with `verify`) does not fit the request type. */
 export function checkRequest(method: MethodDescriptor, request: object, verify: boolean): RpcError | null {
@@ -51,14 +48,9 @@ export function encodeRequest(
 ): Uint8Array | RpcError {
   const problem = checkRequest(method, request, verify);
   if (problem !== null) return problem;
-  writer.pos = 0;
-  writer.states = null;
   try {
-    method.requestType.encode(request as Record<string, unknown>, writer);
+    return encodeOwned(method.requestType, request);
   } catch (cause) {
     return unencodable(method, cause);
   }
-  const body = globalThis.Buffer.allocUnsafe(writer.pos);
-  copyBytes(writer.buf, 0, writer.pos, body, 0);
-  return body;
 }

@@ -7,7 +7,7 @@
 import type { Buffer as NetBuffer } from '../../net/Buffer.js';
 import type { TcpConnection } from '../../net/TcpConnection.js';
 import { type ClassicHeader, decodeClassicHeader, MAX_CLASSIC_HEADER } from '../wire/classicFrame.js';
-import { type CallSink, encoded, encodeResult, invoke } from './invoke.js';
+import { type CallSink, encodeResult, invoke } from './invoke.js';
 import type { MethodEntry, MethodTable } from './MethodTable.js';
 import type { ProviderStats } from './ProviderStats.js';
 import { ServerCall } from './ServerCall.js';
@@ -114,16 +114,16 @@ export class ClassicServerSession implements CallSink {
   succeed(call: ServerCall, value: unknown): void {
     this.stats.inFlight--;
     this.stats.completed++;
-    const failure = encodeResult(call.entry, value, this.options.verifyResponses);
-    if (failure !== null) {
+    const response = encodeResult(call.entry, value, this.options.verifyResponses);
+    if (!globalThis.Buffer.isBuffer(response)) {
       this.stats.failed++;
-      this.options.onError?.(call.peer, failure.text);
+      this.options.onError?.(call.peer, response.text);
       if (!this.closed) this.conn.reset();
       return;
     }
     if (this.closed) return;
     // The classic consumer reads until EOF: the response, then a FIN after it is flushed.
-    this.conn.send(globalThis.Buffer.from(encoded.bytes.subarray(0, encoded.length)));
+    this.conn.send(response);
     this.conn.shutdown();
   }
 

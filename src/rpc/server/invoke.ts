@@ -1,6 +1,6 @@
 /** What both wire formats share about running a handler: calling it, and encoding its outcome. */
-import protobuf from 'protobufjs';
 import { isRpcError } from '../errors.js';
+import { encodeOwned } from '../wire/messageWriter.js';
 import { WireStatus } from '../wire/nativeFrame.js';
 import type { MethodEntry } from './MethodTable.js';
 import type { ServerCall } from './ServerCall.js';
@@ -9,9 +9,6 @@ export interface Failure {
   status: number;
   text: string;
 }
-
-/** One writer for every response: encoding is synchronous and the bytes are copied out at once. */
-const writer = protobuf.Writer.create();
 
 function isThenable(value: unknown): value is PromiseLike<unknown> {
   return (
@@ -27,9 +24,6 @@ export function failureOf(error: unknown): Failure {
   const message = error instanceof Error ? error.message : String(error);
   return { status: WireStatus.HANDLER_ERROR, text: `handler failed: ${message}` };
 }
-
-/** Where `encodeResult` leaves the response: `bytes[0, length)`, valid until the next encode. */
-export const encoded: { bytes: Uint8Array; length: number } = { bytes: writer.buf, length: 0 };
 
 /**
  * The failure to report instead of a handler's value, or null when it can be encoded: verification
@@ -57,20 +51,16 @@ export function unencodableResult(entry: MethodEntry, error: unknown): Failure {
   };
 }
 
-/**
- * Encodes a handler's value into the shared writer (see `encoded`: copy the bytes out before
- * anything else runs) and returns null, or returns the failure to report instead.
- */
-export function encodeResult(entry: MethodEntry, value: unknown, verify: boolean): Failure | null {
+/** A handler's value encoded in a buffer of its own, or the failure to report instead. */
+export function encodeResult(
+  entry: MethodEntry,
+  value: unknown,
+  verify: boolean,
+): globalThis.Buffer | Failure {
   const failure = checkResult(entry, value, verify);
   if (failure !== null) return failure;
-  writer.pos = 0;
-  writer.states = null;
   try {
-    entry.descriptor.responseType.encode(value as Record<string, unknown>, writer);
-    encoded.bytes = writer.buf;
-    encoded.length = writer.pos;
-    return null;
+    return encodeOwned(entry.descriptor.responseType, value as object);
   } catch (error) {
     return unencodableResult(entry, error);
   }

@@ -12,7 +12,7 @@
  */
 import type protobuf from 'protobufjs';
 import { copyBytes } from './copyBytes.js';
-import { encodeInto } from './encodeInto.js';
+import { encodeInto } from './messageWriter.js';
 import {
   type Cursor,
   readLengthDelimited,
