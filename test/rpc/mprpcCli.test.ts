@@ -64,17 +64,23 @@ afterEach(() => {
 
 const b64 = (text: string): string => Buffer.from(text).toString('base64');
 
+/** `mprpc call METHOD JSON` straight to the test provider, then `more`. */
+const callDirect = (method: string, json: string, ...more: string[]): string[] => [
+  'call',
+  method,
+  json,
+  '--proto',
+  TEST_PROTO,
+  '--provider',
+  `${HOST}:${port}`,
+  ...more,
+];
+
 describe('mprpc call', () => {
   it('calls a provider directly and prints the response as JSON (bytes as base64)', async () => {
-    const result = await mprpc([
-      'call',
-      'fixbug.EchoService.Echo',
-      JSON.stringify({ payload: b64('hello'), seq: 7 }),
-      '--proto',
-      TEST_PROTO,
-      '--provider',
-      `${HOST}:${port}`,
-    ]);
+    const result = await mprpc(
+      callDirect('fixbug.EchoService.Echo', JSON.stringify({ payload: b64('hello'), seq: 7 })),
+    );
     expect(result.stderr).toBe('');
     expect(result.code).toBe(0);
     expect(JSON.parse(result.stdout)).toEqual({ payload: b64('hello'), served_by: 'cli-provider', seq: 7 });
@@ -132,29 +138,13 @@ describe('mprpc call', () => {
   });
 
   it('exits 1 with the error code when the call fails', async () => {
-    const failing = await mprpc([
-      'call',
-      'fixbug.EchoService.Append',
-      '{"fail":"boom"}',
-      '--proto',
-      TEST_PROTO,
-      '--provider',
-      `${HOST}:${port}`,
-    ]);
+    const failing = await mprpc(callDirect('fixbug.EchoService.Append', '{"fail":"boom"}'));
     expect(failing.code).toBe(1);
     expect(failing.stderr).toMatch(/^mprpc: HANDLER_ERROR: .*boom/);
     expect(failing.stdout).toBe('');
-    const late = await mprpc([
-      'call',
-      'fixbug.EchoService.Append',
-      '{"delay_ms":2000}',
-      '--proto',
-      TEST_PROTO,
-      '--provider',
-      `${HOST}:${port}`,
-      '--timeout',
-      '100',
-    ]);
+    const late = await mprpc(
+      callDirect('fixbug.EchoService.Append', '{"delay_ms":2000}', '--timeout', '100'),
+    );
     expect(late.code).toBe(1);
     expect(late.stderr).toMatch(/DEADLINE_EXCEEDED/);
     const nobody = await mprpc([
@@ -260,15 +250,7 @@ describe('the mprpc binary', () => {
 
   it('prints the response and exits 0, or says why and exits 2', async () => {
     assertDistFresh();
-    const ok = await run([
-      'call',
-      'fixbug.EchoService.Echo',
-      '{"seq":5}',
-      '--proto',
-      TEST_PROTO,
-      '--provider',
-      `${HOST}:${port}`,
-    ]);
+    const ok = await run(callDirect('fixbug.EchoService.Echo', '{"seq":5}'));
     expect(ok.code).toBe(0);
     expect(JSON.parse(ok.stdout).seq).toBe(5);
     const bad = await run(['call']);
