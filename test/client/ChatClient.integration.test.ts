@@ -1,5 +1,5 @@
 /**
- * ChatClient against the real chat server (dist/src/app/bin/chat-server.js, spawned on a free
+ * ChatClient against the real chat server (dist/app/bin/chat-server.js, spawned on a free
  * port with a throwaway SQLite file). The protocol suites run once over framed JSON and once over
  * protobuf; the connection life-cycle suite over JSON.
  */

@@ -1,5 +1,5 @@
 /**
- * Spawns the real chat server binary (`dist/src/app/bin/chat-server.js`; `npm run build` makes
+ * Spawns the real chat server binary (`dist/app/bin/chat-server.js`; `npm run build` makes
  * it) on a free port over a fresh database (test/helpers/db.ts), for end-to-end tests.
  *
  *   const server = await startChatServer({ db: 'mysql', extraArgs: ['--rate', '5'] });
@@ -14,13 +14,14 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
+import { chatServerBin } from '../../src/app/cluster/paths.js';
 import type { ChatStore } from '../../src/app/model/ChatStore.js';
 import { openStore } from '../../src/app/store/openStore.js';
 import { createTestDatabase, type StoreKind, type TestDatabase } from './db.js';
 
 export const REPO_ROOT = resolve(import.meta.dirname, '../..');
-export const CHAT_SERVER_BIN = join(REPO_ROOT, 'dist/src/app/bin/chat-server.js');
+export const CHAT_SERVER_BIN = chatServerBin();
 
 export interface StartChatServerOptions {
   db: StoreKind;

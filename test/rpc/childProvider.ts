@@ -4,10 +4,11 @@ import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { distPath } from '../../src/app/cluster/paths.js';
 
 const FIXTURE = fileURLToPath(new URL('./fixtures/providerChild.mjs', import.meta.url));
 const SRC = fileURLToPath(new URL('../../src/rpc', import.meta.url));
-const DIST_INDEX = fileURLToPath(new URL('../../dist/src/rpc/index.js', import.meta.url));
+const DIST_INDEX = distPath('rpc/index.js');
 
 function newestMtime(dir: string): number {
   let newest = 0;
@@ -24,10 +25,10 @@ export function assertDistFresh(): void {
   try {
     built = statSync(DIST_INDEX).mtimeMs;
   } catch {
-    throw new Error('dist/src/rpc is missing: run `npm run build` first (npm test does)');
+    throw new Error('dist/rpc is missing: run `npm run build` first (npm test does)');
   }
   if (newestMtime(SRC) > built + 1000) {
-    throw new Error('dist/src/rpc is older than src/rpc: run `npm run build` first (npm test does)');
+    throw new Error('dist/rpc is older than src/rpc: run `npm run build` first (npm test does)');
   }
 }
 

@@ -8,8 +8,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
-import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { distPath } from '../../src/app/cluster/paths.js';
 import { EventLoop } from '../../src/net/EventLoop.js';
 import { MPRPC_USAGE, runMprpc } from '../../src/rpc/cli/mprpcCli.js';
 import { RpcProvider } from '../../src/rpc/server/RpcProvider.js';
@@ -240,7 +240,7 @@ describe('mprpc list', () => {
 });
 
 describe('the mprpc binary', () => {
-  const bin = fileURLToPath(new URL('../../dist/src/rpc/bin/mprpc.js', import.meta.url));
+  const bin = distPath('rpc/bin/mprpc.js');
   const run = (args: string[]): Promise<Outcome> =>
     new Promise((resolve) => {
       execFile(process.execPath, [bin, ...args], (error, stdout, stderr) => {

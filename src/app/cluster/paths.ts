@@ -4,8 +4,8 @@ import { fileURLToPath } from 'node:url';
 
 /**
  * The repository (package) root: the nearest directory above this module holding package.json.
- * The same answer whether this module runs compiled (dist/src/app/cluster) or as TypeScript
- * source under a test runner (src/app/cluster).
+ * The same answer whether this module runs compiled (dist/app/cluster, or build/src/app/cluster
+ * for the benches) or as TypeScript source under a test runner (src/app/cluster).
  */
 export function packageRoot(): string {
   let dir = dirname(fileURLToPath(import.meta.url));
@@ -17,7 +17,19 @@ export function packageRoot(): string {
   }
 }
 
+/**
+ * The package's build output: `npm run build` compiles src/ into it with src/ stripped
+ * (src/net -> dist/net, src/rpc -> dist/rpc, src/app -> dist/app), the layout package.json's
+ * exports and bins point at.
+ */
+export const DIST_DIR_NAME = 'dist';
+
+/** A file of the build, named by its path under src/ (e.g. `app/bin/chat-server.js`). */
+export function distPath(pathUnderSrc: string): string {
+  return join(packageRoot(), DIST_DIR_NAME, pathUnderSrc);
+}
+
 /** The built chat-server binary (`npm run build` makes it); never the .ts source. */
 export function chatServerBin(): string {
-  return join(packageRoot(), 'dist/src/app/bin/chat-server.js');
+  return distPath('app/bin/chat-server.js');
 }

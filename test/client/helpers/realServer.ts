@@ -1,15 +1,16 @@
 /**
- * Spawns the real chat server (the compiled `dist/src/app/bin/chat-server.js`; `npm run build`
+ * Spawns the real chat server (the compiled `dist/app/bin/chat-server.js`; `npm run build`
  * makes it) on a free port with a throwaway SQLite file, and stops it afterwards.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { chatServerBin, distPath } from '../../../src/app/cluster/paths.js';
 
 export const REPO_ROOT = resolve(import.meta.dirname, '../../..');
-export const SERVER_BIN = join(REPO_ROOT, 'dist/src/app/bin/chat-server.js');
-export const CLIENT_BIN = join(REPO_ROOT, 'dist/src/app/bin/chat-client.js');
+export const SERVER_BIN = chatServerBin();
+export const CLIENT_BIN = distPath('app/bin/chat-client.js');
 
 export interface RunningServer {
   host: string;
