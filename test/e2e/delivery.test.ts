@@ -1,5 +1,5 @@
 /**
- * Delivery semantics (PROTOCOL.md §4, DECISIONS.md "Delivery", "Presence and crashes") against
+ * Delivery semantics (docs/PROTOCOL.md §7, DECISIONS.md "Delivery", "Presence and crashes") against
  * the real server: ordered gap-free inboxes, de-duplication, reconnects with lastseq, crashes
  * and graceful restarts, slow readers and idle connections.
  */

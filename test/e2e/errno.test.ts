@@ -1,5 +1,5 @@
 /**
- * Every errno of PROTOCOL.md §3 from the real server, over both stores and both framed codecs,
+ * Every errno of docs/PROTOCOL.md §5 from the real server, over both stores and both framed codecs,
  * with the reply id DECISIONS.md assigns and a check that the refused request changed nothing.
  */
 import mysql from 'mysql2/promise';

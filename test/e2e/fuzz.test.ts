@@ -292,7 +292,7 @@ describe.each(STORES)('bad input on %s', (kind) => {
           fc.uint8Array({ maxLength: 64 }),
           fc.constantFrom('none', 'json', 'protobuf'),
           async (len, tail, before) => {
-            // A first byte of '{' is the classic JSON stream (PROTOCOL.md §1 detection), which
+            // A first byte of '{' is the classic JSON stream (docs/PROTOCOL.md §1 detection), which
             // has no ERROR reply: that case belongs to the legacy tests, not this one.
             fc.pre(before !== 'none' || len >>> 24 !== 0x7b);
             const raw = await RawSocket.connect(server.host, server.port);

@@ -1,5 +1,5 @@
 /**
- * The classic C++ client's bytes (`JSON\0`, PROTOCOL.md §1–2 "Login ACK (legacy)") against the
+ * The classic C++ client's bytes (`JSON\0`, docs/PROTOCOL.md §4, the legacy LOGIN_MSG_ACK) against the
  * real server: classic request and reply shapes, stream splitting, the ids a legacy session may
  * see, and chat between legacy and framed users.
  */

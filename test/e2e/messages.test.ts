@@ -1,5 +1,5 @@
 /**
- * Every message id of PROTOCOL.md §2 against the real server binary, over both stores and both
+ * Every message id of docs/PROTOCOL.md §3–4 against the real server binary, over both stores and both
  * framed codecs: the replies' shapes and what they do to the server's state.
  */
 import { afterEach, describe, expect, test } from 'vitest';

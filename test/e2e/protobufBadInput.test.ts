@@ -1,5 +1,5 @@
 /**
- * Protobuf frames that are broken in each way PROTOCOL.md §1 names — checksum mismatch, unknown
+ * Protobuf frames that are broken in each way docs/PROTOCOL.md §8 names — checksum mismatch, unknown
  * type name, truncated payload — get an ERROR (errno 3) and close only that connection.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';

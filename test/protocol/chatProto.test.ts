@@ -13,7 +13,7 @@ import {
 
 const protoFile = new URL('../../src/app/protocol/chat.proto', import.meta.url);
 
-/** JSON fields per msgid, from the PROTOCOL.md §2 table plus `reqid` (every framed message may carry it). */
+/** JSON fields per msgid, from docs/PROTOCOL.md §4 plus `reqid` (every framed message may carry it). */
 const JSON_FIELDS: Record<MsgId, string[]> = {
   1: ['id', 'password', 'lastseq', 'reqid'],
   2: ['errno', 'errmsg', 'id', 'name', 'friends', 'groups', 'reqid'],

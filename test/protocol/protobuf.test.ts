@@ -75,7 +75,7 @@ describe('adler32', () => {
 });
 
 describe('muduo ProtobufCodec layout', () => {
-  it('produces the PROTOCOL.md test vector', () => {
+  it('produces the docs/PROTOCOL.md test vector', () => {
     expect(hex(encodeMuduoPayload('muduo.Query', fromHex(VECTOR_BODY), true))).toBe(
       VECTOR_FRAME.replace(/ /g, ''),
     );

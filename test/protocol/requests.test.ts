@@ -248,7 +248,7 @@ describe('parseRequest: length limits at the boundary', () => {
     [{ msgid: 6, toid: 1, msg: 'm' }, 'cmid', Limits.CMID_MAX_CHARS],
   ];
 
-  it('uses the limits of PROTOCOL.md', () => {
+  it('uses the limits of docs/PROTOCOL.md', () => {
     expect([Limits.NAME_MAX_CHARS, Limits.PASSWORD_MAX_CHARS, Limits.GROUPNAME_MAX_CHARS]).toEqual([
       50, 50, 50,
     ]);

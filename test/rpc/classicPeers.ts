@@ -1,5 +1,5 @@
 /**
- * An independent implementation of the classic C++ mprpc side, written from PROTOCOL.md section 5
+ * An independent implementation of the classic C++ mprpc side, written from docs/PROTOCOL.md §10
  * with raw node:net sockets and protobufjs (playing libprotobuf's part): nothing here comes
  * from src/rpc. It stands in for the unmodified C++ consumer and provider.
  *

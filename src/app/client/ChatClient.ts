@@ -59,7 +59,7 @@ export interface ChatClientOptions {
 }
 
 export interface SendChatOptions {
-  /** Client message id: a retried send with the same cmid is stored once (PROTOCOL.md §4). */
+  /** Client message id: a retried send with the same cmid is stored once (docs/PROTOCOL.md §7). */
   cmid?: string;
   /** "YYYY-MM-DD HH:MM:SS"; the server stamps its own time when absent. */
   time?: string;
@@ -164,7 +164,7 @@ const DEFAULTS = {
 } as const;
 
 /**
- * A client of the chat server's framed protocol (PROTOCOL.md), on the net library's TcpClient
+ * A client of the chat server's framed protocol (docs/PROTOCOL.md), on the net library's TcpClient
  * and LengthHeaderCodec. Requests return promises of typed replies matched by `reqid`; pushes
  * arrive as 'push' events, are tracked by seq (duplicates dropped) and acknowledged in batches.
  *

@@ -1,7 +1,7 @@
 import type { WireObject } from './types.js';
 
 /**
- * Turns message objects (the JSON shapes of PROTOCOL.md §2) into frame payloads and back.
+ * Turns message objects (the JSON shapes of docs/PROTOCOL.md §3–4) into frame payloads and back.
  * The 4-byte length header is not the codec's business: the client frames payloads with the
  * net library's LengthHeaderCodec. A codec may offer `encodeFrame` to build header + payload in
  * one allocation; the client uses it when present.

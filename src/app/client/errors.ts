@@ -5,7 +5,7 @@
  * - `CONNECT`: the connection could not be established (refused, unreachable, name not found).
  * - `CLOSED`: the connection went down (or was never up) before the reply arrived.
  * - `TIMEOUT`: the connect timeout, request timeout or a `waitFor…` timeout expired.
- * - `PROTOCOL`: the server sent something this client cannot decode or that breaks PROTOCOL.md.
+ * - `PROTOCOL`: the server sent something this client cannot decode or that breaks docs/PROTOCOL.md.
  */
 export type ChatClientErrorCode = 'CONNECT' | 'CLOSED' | 'TIMEOUT' | 'PROTOCOL';
 

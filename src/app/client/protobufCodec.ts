@@ -5,7 +5,7 @@ import type { WireObject } from './types.js';
 const LEFT_BRACE = 0x7b;
 
 /**
- * Framed protobuf (muduo ProtobufCodec layout, PROTOCOL.md §1) through the protocol layer's
+ * Framed protobuf (muduo ProtobufCodec layout, docs/PROTOCOL.md §1–2) through the protocol layer's
  * ChatProtobufCodec, which maps the JSON-shaped objects to chat.proto types by msgid and back.
  * A numeric reqid travels as a decimal string; the client matches either form.
  * Loaded on demand (`loadClientCodec('protobuf')`) so JSON-only users never load protobufjs.
@@ -23,7 +23,7 @@ export class ProtobufClientCodec implements ClientCodec {
     return this.inner.encode(obj);
   }
 
-  /** A payload starting with `{` is JSON (PROTOCOL.md §1), e.g. an ERROR from a server that could not
+  /** A payload starting with `{` is JSON (docs/PROTOCOL.md §1–2), e.g. an ERROR from a server that could not
    * tell the codec yet; anything else is a muduo protobuf payload. */
   decode(payload: Uint8Array): WireObject {
     return payload[0] === LEFT_BRACE ? this.json.decode(payload) : this.inner.decodePayload(payload);

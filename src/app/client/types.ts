@@ -1,5 +1,5 @@
 /**
- * The client's typed view of the server's replies and pushes (PROTOCOL.md §2).
+ * The client's typed view of the server's replies and pushes (docs/PROTOCOL.md §3–4).
  *
  * Replies are normalized in place when they arrive: a field the server may omit on failure
  * is filled with a neutral default (0, '', []) so that every typed field is always present.

@@ -34,7 +34,7 @@ export { jsonCodec, legacyCodec };
 
 const LEFT_BRACE = 0x7b;
 
-/** PROTOCOL.md §1: the first byte a client sends picks the codec for the connection's lifetime. */
+/** docs/PROTOCOL.md §1–2: the first byte a client sends picks the codec for the connection's lifetime. */
 export function detectCodec(firstByte: number): 'legacy' | 'framed' {
   return firstByte === LEFT_BRACE ? 'legacy' : 'framed';
 }

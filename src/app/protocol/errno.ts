@@ -1,4 +1,4 @@
-/** errno values of every reply (PROTOCOL.md §3). */
+/** errno values of every reply (docs/PROTOCOL.md §5). */
 export const Errno = {
   OK: 0,
   BAD_CREDENTIALS: 1,
@@ -38,7 +38,7 @@ export function errmsgFor(errno: number): string {
 }
 
 /**
- * Length limits (PROTOCOL.md §3 plus the frame limit of §1). "Chars" are Unicode code points,
+ * Length limits (docs/PROTOCOL.md §6). "Chars" are Unicode code points,
  * which is what a utf8mb4 VARCHAR(n) counts; `msg` is counted in UTF-8 bytes.
  * TIME_MAX_CHARS is this project's addition: `time` is stored, so it is bounded too
  * (the classic client sends 19 chars, "YYYY-MM-DD HH:MM:SS").

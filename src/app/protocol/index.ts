@@ -1,4 +1,4 @@
-// Public surface of the socket-free chat protocol layer (PROTOCOL.md §1–3).
+// Public surface of the socket-free chat protocol layer (docs/PROTOCOL.md §1–6).
 export { adler32 } from './adler32.js';
 export {
   ChatProtobufCodec,

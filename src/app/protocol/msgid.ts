@@ -1,4 +1,4 @@
-/** JSON `msgid` values (PROTOCOL.md §2). 1–10 are the classic ids; 11+ are this project's extensions. */
+/** JSON `msgid` values (docs/PROTOCOL.md §3–4). 1–10 are the classic ids; 11+ are this project's extensions. */
 export const MsgId = {
   LOGIN_MSG: 1,
   LOGIN_MSG_ACK: 2,
@@ -49,7 +49,7 @@ export function isRequestMsgId(v: unknown): v is RequestMsgId {
   return isMsgId(v) && (REQUEST_MASK & (1 << v)) !== 0;
 }
 
-/** Before login only LOGIN, REG and PING are accepted; other known ids get errno 4 (PROTOCOL.md §2). */
+/** Before login only LOGIN, REG and PING are accepted; other known ids get errno 4 (docs/PROTOCOL.md §3–4). */
 export function allowedBeforeLogin(msgid: number): boolean {
   return isMsgId(msgid) && (PRE_LOGIN_MASK & (1 << msgid)) !== 0;
 }

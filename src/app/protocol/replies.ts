@@ -3,7 +3,7 @@ import type { MsgId } from './msgid.js';
 import type { ParseFail, ReqId } from './requests.js';
 import type { ChatPushView, FriendView, GroupView } from './views.js';
 
-/** Shapes the server sends to framed clients (PROTOCOL.md §2). Optional keys are omitted when unset. */
+/** Shapes the server sends to framed clients (docs/PROTOCOL.md §3–4). Optional keys are omitted when unset. */
 export interface LoginAck {
   msgid: typeof MsgId.LOGIN_MSG_ACK;
   errno: number;

@@ -2,7 +2,7 @@ import { Errno, Limits } from './errno.js';
 import { isMsgId, isRequestMsgId, MsgId } from './msgid.js';
 import { codePointsAtMost, utf8BytesAtMost } from './text.js';
 
-/** Client correlation id; echoed in the reply (PROTOCOL.md §2). */
+/** Client correlation id; echoed in the reply (docs/PROTOCOL.md §3–4). */
 export type ReqId = string | number;
 
 /** Fields every request may carry: the classic client's own `id` (checked by the server) and `reqid`. */
@@ -244,7 +244,7 @@ function fail(errmsg: string, reqid: ReqId | undefined, msgid: unknown): ParseFa
 /**
  * Validates one decoded message (from any codec) into a typed request. Never throws.
  *
- * Decisions beyond PROTOCOL.md:
+ * Decisions beyond docs/PROTOCOL.md:
  * - `null` counts as absent for every field (many JSON encoders write null for "unset").
  * - `reqid` must be a string or a finite number; any other type is errno 3 (and is not echoed).
  * - Unknown extra fields are ignored (the classic client sends `name` with chat messages).

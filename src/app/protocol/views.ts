@@ -1,6 +1,6 @@
 /**
  * Plain domain data the server hands to the protocol layer to build replies.
- * They already have the framed JSON shapes of PROTOCOL.md §2; legacyReplies.ts re-shapes them
+ * They already have the framed JSON shapes of docs/PROTOCOL.md §3–4; legacyReplies.ts re-shapes them
  * for the classic client.
  */
 export type OnlineState = 'online' | 'offline';

@@ -19,7 +19,7 @@ export interface ConnectionHost {
 const kBrace = 0x7b;
 
 /**
- * One client connection of the chat server: picks the codec from the first byte (PROTOCOL.md
+ * One client connection of the chat server: picks the codec from the first byte (docs/PROTOCOL.md
  * §1), turns bytes into messages for its ChatSession and replies into bytes. Bad input gets an
  * ERROR where the codec can carry one, then this connection — and only it — is closed.
  */

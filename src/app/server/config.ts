@@ -21,7 +21,7 @@ export interface ServerConfig {
 
 export const SERVER_HELP = `Usage: chat-server [options]
 
-Runs the chat server (PROTOCOL.md: legacy JSON, framed JSON and protobuf on one port).
+Runs the chat server (docs/PROTOCOL.md: legacy JSON, framed JSON and protobuf on one port).
 
 Options (each also read from the environment variable shown):
   --host HOST              listen address                      CHAT_HOST      (127.0.0.1)

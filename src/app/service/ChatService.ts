@@ -46,7 +46,7 @@ export interface ChatServiceOptions {
   onError?: (error: unknown, context: string) => void;
 }
 
-/** Which reply id carries the errors of each request id (PROTOCOL.md §2); others use ERROR (20). */
+/** Which reply id carries the errors of each request id (docs/PROTOCOL.md §3–4); others use ERROR (20). */
 const kAckFor: Readonly<Record<number, number>> = { 1: 2, 3: 16, 4: 5, 6: 11, 7: 13, 8: 14, 9: 15, 10: 12 };
 
 /** Most offline messages put inside a classic LOGIN_MSG_ACK. */

@@ -1,5 +1,5 @@
 /**
- * The provider side of one classic mprpc connection (PROTOCOL.md section 5): read
+ * The provider side of one classic mprpc connection (docs/PROTOCOL.md §10): read
  * `uint32 LE headerSize | RpcHeader | args`, run the handler, write the bare response and close.
  * Every failure (bad bytes, unknown service or method, handler error) resets the connection:
  * the format has no error reply, and a reset is what makes the classic consumer report failure.

@@ -1,5 +1,5 @@
 /**
- * The classic C++ mprpc request (PROTOCOL.md section 5):
+ * The classic C++ mprpc request (docs/PROTOCOL.md §10):
  *   uint32 LE headerSize | mprpc.RpcHeader (headerSize bytes) | args (RpcHeader.args_size bytes)
  * and the reply is the bare serialized response, delimited by the provider closing the connection.
  */

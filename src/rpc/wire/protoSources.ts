@@ -37,7 +37,7 @@ message RpcMeta {
 }
 `;
 
-/** The classic C++ mprpc header (PROTOCOL.md section 5), byte for byte. */
+/** The classic C++ mprpc header (docs/PROTOCOL.md §10), byte for byte. */
 export const CLASSIC_HEADER_PROTO = `
 syntax = "proto3";
 package mprpc;
