@@ -7,6 +7,8 @@
  * A message (or group description) is everything after its colon, verbatim, ':' included.
  */
 
+import { Limits } from '../../protocol/errno.js';
+
 export type Command =
   | { kind: 'help' }
   | { kind: 'chat'; toid: number; msg: string }
@@ -153,9 +155,19 @@ Connects to a chat server and runs the classic menu (login / register / quit).
 Reads one command a line from stdin, so it can be driven from a pipe:
   printf '2\\nalice\\npw\\n3\\n' | chat-client 127.0.0.1 6000
 
+On a terminal the password is not echoed.
+
 options:
   --codec json|protobuf  wire codec (default json: framed JSON)
-  -h, --help             show this help`;
+  -h, --help             show this help
+
+limits (the server answers longer input with errno 3, and stores nothing):
+  message (chat, groupchat)       ${Limits.MSG_MAX_BYTES} bytes of UTF-8
+  name, password, group name      ${Limits.NAME_MAX_CHARS} characters
+  group description               ${Limits.GROUPDESC_MAX_CHARS} characters
+  chat messages per second        set by the server (its --rate); errno 8 beyond
+
+Protocol: docs/PROTOCOL.md in the muduo-ts package.`;
 
 /** Parses the command line (without `node` and the script path). */
 export function parseArgs(argv: readonly string[]): ParsedArgs {

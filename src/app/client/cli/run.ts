@@ -12,6 +12,9 @@
  * DELIVER_ACK). A PING goes out after 30 s without any other request — at the menu too, not only
  * while logged in, because the server drops framed connections that stay silent for 90 s.
  *
+ * On a terminal, passwords are read without echo (hiddenInput.ts). When the input ends at a
+ * prompt, a newline ends the output so the shell's prompt starts on a line of its own.
+ *
  * Exit codes: 0 normal end (quit or end of input), 1 connection failed or lost, 2 bad arguments.
  */
 import { createInterface } from 'node:readline';
@@ -31,6 +34,7 @@ import {
   USERID_PROMPT,
   USERNAME_PROMPT,
 } from './format.js';
+import { HiddenInput } from './hiddenInput.js';
 
 export interface CliIo {
   input: NodeJS.ReadableStream;
@@ -92,11 +96,15 @@ class LineReader {
 type ChatLoopEnd = 'menu' | 'eof';
 
 export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
+  /** A prompt is on screen with nothing after it yet (the cursor ends its line). */
+  let promptOpen = false;
   const out = (text: string): void => {
-    io.stdout.write(`${text}\n`);
+    io.stdout.write(`${promptOpen ? '\n' : ''}${text}\n`);
+    promptOpen = false;
   };
   const prompt = (text: string): void => {
     io.stdout.write(text);
+    promptOpen = true;
   };
   const err = (text: string): void => {
     io.stderr.write(`${text}\n`);
@@ -129,6 +137,28 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
   }
 
   const input = new LineReader(io.input);
+  const hidden = new HiddenInput(io.input);
+  /** The answer to a prompt: what was typed, the line ended by the user's own Enter. */
+  const answer = async (): Promise<string | null> => {
+    const line = await input.next();
+    if (line !== null) promptOpen = false;
+    return line;
+  };
+  /** A password: unechoed on a terminal, where the Enter that ends it is not echoed either. */
+  const readPassword = async (): Promise<string | null> => {
+    // Echo off before the prompt shows, so nothing typed in answer to it is echoed.
+    hidden.hide(() => input.abort());
+    prompt(PASSWORD_PROMPT);
+    const line = await input.next();
+    hidden.show();
+    if (line === null || !hidden.isTerminal) {
+      if (line !== null) promptOpen = false;
+      return line;
+    }
+    promptOpen = false;
+    io.stdout.write('\n');
+    return HiddenInput.applyEditing(line);
+  };
   let exitCode = 0;
   let holding = false;
   const held: string[] = [];
@@ -234,7 +264,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     menu: for (;;) {
       out(MENU_TEXT);
       prompt(CHOICE_PROMPT);
-      const line = await input.next();
+      const line = await answer();
       if (line === null) break;
       const choice = parseMenuChoice(line);
       switch (choice) {
@@ -245,10 +275,9 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
           break menu;
         case 'register': {
           prompt(USERNAME_PROMPT);
-          const name = await input.next();
+          const name = await answer();
           if (name === null) break menu;
-          prompt(PASSWORD_PROMPT);
-          const password = await input.next();
+          const password = await readPassword();
           if (password === null) break menu;
           const r = await attempt(() => client.register(name, password));
           if (r !== null) {
@@ -259,10 +288,9 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
         }
         case 'login': {
           prompt(USERID_PROMPT);
-          const idLine = await input.next();
+          const idLine = await answer();
           if (idLine === null) break menu;
-          prompt(PASSWORD_PROMPT);
-          const password = await input.next();
+          const password = await readPassword();
           if (password === null) break menu;
           const id = parseId(idLine);
           if (id === null) {
@@ -270,8 +298,11 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
             continue;
           }
           // Offline messages are pushed right after the ack: print them after the user info.
+          // The server answers a request only after the login's backlog is written, so a PING's
+          // answer is a barrier: every offline message has arrived (and is held) by then.
           holding = true;
           const r = await attempt(() => client.login(id, password));
+          if (r !== null && r.errno === 0) await attempt(() => client.ping());
           holding = false;
           if (r !== null && r.errno === 0) out(formatLoginInfo(r));
           else if (r !== null) err(formatError(r));
@@ -283,6 +314,9 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
       }
     }
   } finally {
+    hidden.show();
+    // Input ended at a prompt: finish its line.
+    if (promptOpen) io.stdout.write('\n');
     input.close();
     await client.close();
   }
