@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 /** chat-server: the chat server binary. `chat-server --help` lists the options. */
 import cluster from 'node:cluster';
+import { createServer } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { TcpServer } from '../../net/index.js';
 import { RedisCluster } from '../cluster/RedisCluster.js';
@@ -8,9 +9,28 @@ import type { ChatStore } from '../model/ChatStore.js';
 import { ChatServer } from '../server/ChatServer.js';
 import { parseServerArgs, SERVER_HELP, type ServerConfig } from '../server/config.js';
 import { createLogger, type Logger } from '../server/logger.js';
+import { ChatMetrics } from '../server/metrics.js';
+import { type MetricsEndpoint, startMetricsEndpoint } from '../server/metricsEndpoint.js';
 import { openStore } from '../store/openStore.js';
 
 const describe = (error: unknown): string => (error instanceof Error ? error.message : String(error));
+
+/** A URL or path fit for a log line: any password in it is masked. */
+function withoutPassword(location: string): string {
+  return location.replace(/^([a-z][\w+.-]*:\/\/[^/:@]*):[^@/]*@/i, '$1:***@');
+}
+
+/** A port that is free on `host` now (the kernel's pick for port 0), so the server's id can name it. */
+function freePort(host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once('error', reject);
+    probe.listen(0, host, () => {
+      const address = probe.address();
+      probe.close(() => (typeof address === 'object' && address !== null ? resolve(address.port) : reject()));
+    });
+  });
+}
 
 /** Resolves with the exit code once SIGTERM/SIGINT has run `stop`. */
 function untilSignal(logger: Logger, stop: () => Promise<void>): Promise<number> {
@@ -19,9 +39,12 @@ function untilSignal(logger: Logger, stop: () => Promise<void>): Promise<number>
     const onSignal = (signal: string): void => {
       if (stopping) return;
       stopping = true;
-      logger.log('info', `${signal}: stopping`);
+      logger.log('info', 'stopping', { signal });
       stop().then(
-        () => resolve(0),
+        () => {
+          logger.log('info', 'stopped');
+          resolve(0);
+        },
         (error: unknown) => {
           logger.log('error', `stop failed: ${describe(error)}`);
           resolve(1);
@@ -39,12 +62,13 @@ async function supervise(config: ServerConfig, workers: number, logger: Logger):
   supervisor.setThreadNum(workers);
   const address = await supervisor.start();
   process.stdout.write(`listening on ${address.toIpPort()}\n`);
-  logger.log('info', `${workers} workers`);
+  logger.log('info', 'supervisor started', { listen: address.toIpPort(), workers });
   return untilSignal(logger, () => supervisor.stop({ graceMs: 10_000 }));
 }
 
 async function serve(config: ServerConfig, logger: Logger): Promise<number> {
   const worker = TcpServer.workerIndex();
+  // config.port is the real port here (main() resolves port 0 first), so ids stay unique.
   const baseId = config.serverId ?? `${config.host}:${config.port}`;
   const serverId = worker === null ? baseId : `${baseId}/w${worker}`;
   let store: ChatStore;
@@ -67,13 +91,19 @@ async function serve(config: ServerConfig, logger: Logger): Promise<number> {
     try {
       await redis.start();
     } catch (error) {
-      process.stderr.write(`chat-server: cannot reach redis at ${config.redis}: ${describe(error)}\n`);
+      process.stderr.write(
+        `chat-server: cannot reach redis at ${withoutPassword(config.redis)}: ${describe(error)}\n`,
+      );
       await redis.stop();
       await store.close();
       return 1;
     }
   }
   const cluster = redis;
+  const metrics =
+    config.metricsPort === undefined
+      ? undefined
+      : new ChatMetrics(cluster === null ? {} : { redisConnected: () => cluster.connected });
   const server = new ChatServer(store, {
     host: config.host,
     port: config.port,
@@ -84,22 +114,51 @@ async function serve(config: ServerConfig, logger: Logger): Promise<number> {
     messagesPerSecond: config.messagesPerSecond,
     ...(cluster === null ? {} : { presence: cluster, router: () => cluster }),
     logger,
+    ...(metrics === undefined ? {} : { metrics }),
   });
+  let listen: string;
   try {
-    const address = await server.start();
-    if (worker === null) process.stdout.write(`listening on ${address.toIpPort()}\n`);
+    listen = (await server.start()).toIpPort();
   } catch (error) {
     process.stderr.write(`chat-server: cannot listen on ${config.host}:${config.port}: ${describe(error)}\n`);
     await cluster?.stop();
     await store.close();
     return 1;
   }
-  logger.log(
-    'info',
-    `store: ${store.dialect}; server id ${serverId}${cluster ? `; redis ${config.redis}` : ''}`,
-  );
+  let endpoint: MetricsEndpoint | null = null;
+  if (metrics !== undefined && config.metricsPort !== undefined) {
+    // Workers share the chat port but not an HTTP port: worker k serves on METRICS_PORT + k.
+    const port =
+      config.metricsPort === 0 || worker === null ? config.metricsPort : config.metricsPort + worker;
+    try {
+      endpoint = await startMetricsEndpoint(metrics, config.metricsHost, port);
+    } catch (error) {
+      process.stderr.write(
+        `chat-server: cannot serve metrics on ${config.metricsHost}:${port}: ${describe(error)}\n`,
+      );
+      await server.stop();
+      await cluster?.stop();
+      await store.close();
+      return 1;
+    }
+  }
+  if (worker === null) process.stdout.write(`listening on ${listen}\n`);
+  if (endpoint !== null)
+    process.stdout.write(`metrics on http://${endpoint.host}:${endpoint.port}/metrics\n`);
+  logger.log('info', 'chat server started', {
+    server: serverId,
+    listen,
+    store: `${store.dialect} ${withoutPassword(config.db ?? './data/chat.db')}`,
+    redis: config.redis === undefined ? 'none' : withoutPassword(config.redis),
+    metrics: endpoint === null ? 'off' : `http://${endpoint.host}:${endpoint.port}/metrics`,
+    idle_timeout_s: config.idleTimeoutMs / 1000,
+    max_message_bytes: config.maxMessageBytes,
+    rate_per_s: config.messagesPerSecond,
+    high_water_mark_bytes: config.highWaterMarkBytes,
+  });
   return untilSignal(logger, async () => {
     await server.stop();
+    await endpoint?.close();
     await cluster?.stop();
     await store.close();
   });
@@ -116,9 +175,19 @@ async function main(): Promise<number> {
     return 0;
   }
   const config = parsed.config;
+  if (config.port === 0 && config.serverId === undefined && cluster.isPrimary) {
+    // The default server id is HOST:PORT with the port actually bound: choose it now, and hand
+    // it to any workers (they parse the same command line; a later --port wins).
+    config.port = await freePort(config.host);
+    cluster.setupPrimary({ args: [...process.argv.slice(2), '--port', String(config.port)] });
+  }
   const workers = config.workers ?? (config.redis === undefined ? 0 : availableParallelism());
-  const role = cluster.isWorker ? `[w${TcpServer.workerIndex()}] ` : '';
-  const logger = createLogger(config.logLevel, role);
+  const workerIndex = TcpServer.workerIndex();
+  const logger = createLogger({
+    level: config.logLevel,
+    format: config.logFormat,
+    ...(cluster.isWorker && workerIndex !== null ? { base: { worker: workerIndex } } : {}),
+  });
   if (workers > 0 && cluster.isPrimary) return supervise(config, workers, logger);
   return serve(config, logger);
 }

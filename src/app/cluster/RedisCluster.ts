@@ -103,6 +103,11 @@ export class RedisCluster implements Presence, DeliveryRouter {
     });
   }
 
+  /** Both connections to Redis are up (for the `chat_redis_up` metric). */
+  get connected(): boolean {
+    return this.commands.status === 'ready' && this.subscriber.status === 'ready';
+  }
+
   async start(): Promise<void> {
     await this.commands.connect();
     await this.subscriber.connect();

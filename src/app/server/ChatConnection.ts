@@ -4,6 +4,7 @@ import { LegacyFrameSplitter } from '../protocol/LegacyFrameSplitter.js';
 import { legacyMaySend } from '../protocol/legacyReplies.js';
 import { errorReply } from '../protocol/replies.js';
 import type { ChatSession, CodecKind, SessionTransport } from '../service/ChatSession.js';
+import type { CloseReason } from './ServerObserver.js';
 
 /** What a connection asks of its server. */
 export interface ConnectionHost {
@@ -14,6 +15,10 @@ export interface ConnectionHost {
   readonly outputPauseBytes: number;
   openSession(transport: SessionTransport): ChatSession;
   log(level: 'debug' | 'info' | 'warn', message: string): void;
+  /** For logs and metrics: the connection's codec is now known. */
+  codecChosen(peer: string, codec: CodecKind): void;
+  /** Records why the server closes this connection (logged at info) before it closes it. */
+  forcedClose(chat: ChatConnection, reason: CloseReason): void;
 }
 
 const kBrace = 0x7b;
@@ -29,6 +34,10 @@ export class ChatConnection implements SessionTransport {
   /** Last time the client sent anything (ms, monotonic), for the idle timeout. */
   lastActive = performance.now();
   idleTimer: TimerId | null = null;
+  /** When it was accepted (ms, monotonic), for the connection-down log line. */
+  readonly openedAt = performance.now();
+  /** Why the server closed it; null when the peer did (or it has not closed). */
+  closeReason: CloseReason | null = null;
   private splitter: LegacyFrameSplitter | null = null;
   private decided = false;
   private sawFrame = false;
@@ -44,6 +53,11 @@ export class ChatConnection implements SessionTransport {
     return this.conn.peerAddress.toIpPort();
   }
 
+  /** The codec once known: legacy from the first byte, framed JSON / protobuf from the first frame. */
+  get codecIfKnown(): CodecKind | null {
+    return this.splitter !== null ? 'legacy' : this.sawFrame ? this.kind : null;
+  }
+
   /** The connection's message callback. */
   onBytes(buffer: Buffer, receiveTime: number): void {
     this.lastActive = performance.now();
@@ -55,6 +69,7 @@ export class ChatConnection implements SessionTransport {
         this.splitter = new LegacyFrameSplitter(this.host.maxMessageBytes);
         // A classic client never acks: a push counts as delivered once its bytes left (bytesFlushed).
         this.conn.trackFlushedBytes();
+        this.host.codecChosen(this.peer, 'legacy');
       }
       this.session = this.host.openSession(this);
     }
@@ -82,6 +97,7 @@ export class ChatConnection implements SessionTransport {
     const isJson = payload.length > 0 && payload[0] === kBrace;
     // The first frame fixes the reply codec; later frames may use either.
     if (!this.sawFrame) this.kind = isJson ? 'json' : 'protobuf';
+    if (!this.sawFrame) this.host.codecChosen(this.peer, this.kind);
     this.sawFrame = true;
     let message: unknown;
     try {
@@ -98,7 +114,7 @@ export class ChatConnection implements SessionTransport {
     // Whatever else was read is dropped: the codec loop stops at the bad frame.
     this.conn.inputBuffer.retrieveAll();
     const reason = error instanceof Error ? error.message : String(error);
-    this.host.log('debug', `${this.peer}: closing on bad input: ${reason}`);
+    this.host.forcedClose(this, { code: 'bad_input', detail: reason });
     if (this.kind !== 'legacy') this.send(errorReply(3, reason));
     this.conn.shutdown();
     this.conn.forceCloseWithDelay(1);
@@ -136,6 +152,7 @@ export class ChatConnection implements SessionTransport {
   }
 
   close(): void {
+    this.host.forcedClose(this, { code: 'closed_by_server' });
     this.conn.forceClose();
   }
 

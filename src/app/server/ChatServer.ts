@@ -8,11 +8,13 @@ import {
 import type { ChatStore } from '../model/ChatStore.js';
 import { Limits } from '../protocol/errno.js';
 import { ChatService } from '../service/ChatService.js';
-import type { ChatSession, SessionTransport } from '../service/ChatSession.js';
+import type { ChatSession, CodecKind, SessionTransport } from '../service/ChatSession.js';
 import { type DeliveryRouter, LocalDeliveryRouter } from '../service/DeliveryRouter.js';
 import { LocalPresence, type Presence } from '../service/Presence.js';
 import { ChatConnection, type ConnectionHost } from './ChatConnection.js';
 import type { Logger } from './logger.js';
+import type { ChatMetrics } from './metrics.js';
+import { type CloseReason, ServerObserver } from './ServerObserver.js';
 
 export interface ChatServerOptions {
   /** Default '127.0.0.1'. */
@@ -36,6 +38,8 @@ export interface ChatServerOptions {
   router?: (presence: Presence) => DeliveryRouter;
   loop?: EventLoop;
   logger: Logger;
+  /** Where counters and histograms go (`--metrics-port`). Default: none. */
+  metrics?: ChatMetrics;
 }
 
 const kDefaultPort = 6000;
@@ -57,6 +61,8 @@ export class ChatServer implements ConnectionHost {
   private readonly highWaterMark: number;
   private readonly logger: Logger;
   private readonly closing = new Set<Promise<void>>();
+  private readonly observer: ServerObserver;
+  private stopping = false;
   readonly serverId: string;
 
   constructor(
@@ -66,6 +72,7 @@ export class ChatServer implements ConnectionHost {
     const host = options.host ?? '127.0.0.1';
     const port = options.port ?? kDefaultPort;
     this.logger = options.logger;
+    this.observer = new ServerObserver(options.logger, options.metrics ?? null);
     this.loop = options.loop ?? EventLoop.default();
     this.idleTimeoutMs = options.idleTimeoutMs ?? 90_000;
     this.idleLegacy = options.idleTimeoutLegacy ?? false;
@@ -81,7 +88,8 @@ export class ChatServer implements ConnectionHost {
     this.service = new ChatService(store, presence, {
       serverId: this.serverId,
       messagesPerSecond: options.messagesPerSecond,
-      onError: (error, context) => this.logger.log('warn', `${context}: ${describe(error)}`),
+      onError: (error, context) => this.observer.serviceError(error, context),
+      events: this.observer,
     });
     this.service.setRouter(options.router ? options.router(presence) : new LocalDeliveryRouter(presence));
     this.tcp = new TcpServer({ name: 'chat', host, port, loop: this.loop, noDelay: true });
@@ -107,6 +115,7 @@ export class ChatServer implements ConnectionHost {
   async stop(graceMs = 5000): Promise<void> {
     // Not awaited here: the listener's close completes only once every connection is gone,
     // which is what tcp.stop() below brings about.
+    this.stopping = true;
     const notAccepting = this.tcp.stopAccepting();
     await this.service.flush();
     await this.tcp.stop({ graceMs });
@@ -124,19 +133,46 @@ export class ChatServer implements ConnectionHost {
     this.logger.log(level, message);
   }
 
+  codecChosen(peer: string, codec: CodecKind): void {
+    this.observer.codecChosen(peer, codec);
+  }
+
+  forcedClose(chat: ChatConnection, reason: CloseReason): void {
+    if (chat.closeReason !== null) return;
+    chat.closeReason = reason;
+    this.observer.forcedClose(chat.peer, chat.session?.userId ?? null, reason);
+  }
+
   private readonly onConnection = (conn: TcpConnection): void => {
     if (conn.connected) {
       const chat = new ChatConnection(conn, this);
       conn.context = chat;
+      this.observer.connectionUp(chat.peer, this.tcp.connectionCount);
+      conn.setErrorCallback((_c, error) => {
+        chat.closeReason ??= {
+          code: 'socket_error',
+          detail: (error as NodeJS.ErrnoException).code ?? error.message,
+        };
+      });
       conn.setHighWaterMarkCallback((c, pending) => {
         // A reader this slow would make us buffer without bound; its messages wait in its inbox.
-        this.log('warn', `${c.peerAddress.toIpPort()}: ${pending} bytes pending, disconnecting slow reader`);
+        this.forcedClose(chat, { code: 'slow_reader', detail: `${pending} bytes pending` });
         c.forceClose();
       }, this.highWaterMark);
       if (this.idleTimeoutMs > 0) this.armIdle(conn, chat, this.idleTimeoutMs);
       return;
     }
     const chat = conn.context as ChatConnection;
+    this.observer.connectionDown(
+      {
+        peer: chat.peer,
+        codec: chat.codecIfKnown,
+        userId: chat.session?.userId ?? null,
+        openedAt: chat.openedAt,
+      },
+      chat.closeReason ?? { code: this.stopping ? 'server_stopping' : 'peer_closed' },
+      this.tcp.connectionCount,
+    );
     chat.onDown();
     if (chat.idleTimer !== null) this.loop.cancel(chat.idleTimer);
     if (chat.session !== null) {
@@ -154,15 +190,11 @@ export class ChatServer implements ConnectionHost {
       if (chat.kind === 'legacy' && !this.idleLegacy && chat.session !== null) return;
       const idle = performance.now() - chat.lastActive;
       if (idle >= this.idleTimeoutMs) {
-        this.log('debug', `${conn.peerAddress.toIpPort()}: idle for ${Math.round(idle)} ms, closing`);
+        this.forcedClose(chat, { code: 'idle_timeout', detail: `silent for ${Math.round(idle)} ms` });
         conn.forceClose();
         return;
       }
       this.armIdle(conn, chat, this.idleTimeoutMs - idle);
     });
   }
-}
-
-function describe(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

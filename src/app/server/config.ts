@@ -1,4 +1,4 @@
-import { isLogLevel, type LogLevel } from './logger.js';
+import { isLogFormat, isLogLevel, type LogFormat, type LogLevel } from './logger.js';
 
 export interface ServerConfig {
   host: string;
@@ -6,6 +6,10 @@ export interface ServerConfig {
   /** Store URL; undefined = embedded SQLite at ./data/chat.db. */
   db: string | undefined;
   logLevel: LogLevel;
+  logFormat: LogFormat;
+  /** Serve Prometheus metrics on this port (`/metrics`); undefined = off. */
+  metricsPort: number | undefined;
+  metricsHost: string;
   idleTimeoutMs: number;
   serverId: string | undefined;
   highWaterMarkBytes: number;
@@ -29,9 +33,15 @@ Options (each also read from the environment variable shown):
   --db URL                 store: a SQLite file path or         CHAT_DB        (./data/chat.db)
                            sqlite:PATH, or mysql://user:pass@host:port/db
   --log-level LEVEL        debug | info | warn | error | silent CHAT_LOG_LEVEL (info)
+  --log-format FORMAT      text (one readable line per event) or CHAT_LOG_FORMAT (text)
+                           json (one JSON object per line)
+  --metrics-port PORT      serve Prometheus metrics on          CHAT_METRICS_PORT (off)
+                           http://METRICS_HOST:PORT/metrics, 0 = any free port
+  --metrics-host HOST      address of the metrics endpoint      CHAT_METRICS_HOST (127.0.0.1)
   --idle-timeout SECONDS   close silent framed connections, 0 = never
                                                                CHAT_IDLE_TIMEOUT (90)
-  --server-id ID           this server's name in the store      CHAT_SERVER_ID (HOST:PORT)
+  --server-id ID           this server's name in the store      CHAT_SERVER_ID (HOST:PORT,
+                           and in Redis; unique per server       the port actually bound)
   --high-water-mark BYTES  pending output that disconnects a slow reader
                                                                CHAT_HIGH_WATER_MARK (8388608)
   --max-message BYTES      largest frame / legacy message       CHAT_MAX_MESSAGE (1048576)
@@ -43,7 +53,11 @@ Options (each also read from the environment variable shown):
                            more than one needs --redis and a store all of them can reach)
   -h, --help               show this help
 
-On start it prints "listening on HOST:PORT". SIGTERM / SIGINT stop it gracefully.
+Limits a client sees (docs/PROTOCOL.md §6): a chat message is at most 4096 bytes of UTF-8;
+names and passwords 50 characters, a group description 200; --rate and --max-message above.
+
+On start it prints "listening on HOST:PORT" on stdout (and "metrics on http://HOST:PORT/metrics"
+with --metrics-port); logs go to stderr. SIGTERM / SIGINT stop it gracefully.
 `;
 
 interface Flag {
@@ -73,6 +87,13 @@ const FLAGS: Readonly<Record<string, Flag>> = {
     key: 'logLevel',
     parse: (raw) => (isLogLevel(raw) ? raw : new Error(`unknown log level '${raw}'`)),
   },
+  '--log-format': {
+    env: 'CHAT_LOG_FORMAT',
+    key: 'logFormat',
+    parse: (raw) => (isLogFormat(raw) ? raw : new Error(`expected text or json, got '${raw}'`)),
+  },
+  '--metrics-port': { env: 'CHAT_METRICS_PORT', key: 'metricsPort', parse: integer(0, 65535) },
+  '--metrics-host': { env: 'CHAT_METRICS_HOST', key: 'metricsHost', parse: text },
   '--idle-timeout': { env: 'CHAT_IDLE_TIMEOUT', key: 'idleTimeoutMs', parse: integer(0, 86_400, 1000) },
   '--server-id': { env: 'CHAT_SERVER_ID', key: 'serverId', parse: text },
   '--high-water-mark': {
@@ -96,6 +117,9 @@ export function parseServerArgs(argv: readonly string[], env: NodeJS.ProcessEnv)
     port: 6000,
     db: undefined,
     logLevel: 'info',
+    logFormat: 'text',
+    metricsPort: undefined,
+    metricsHost: '127.0.0.1',
     idleTimeoutMs: 90_000,
     serverId: undefined,
     highWaterMarkBytes: 8 * 1024 * 1024,

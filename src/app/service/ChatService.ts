@@ -34,6 +34,7 @@ import { type ChatJob, GroupCommitter } from './GroupCommitter.js';
 import { InboxStream, pushFromEntry } from './InboxStream.js';
 import type { Presence } from './Presence.js';
 import { RateLimiter } from './RateLimiter.js';
+import { NO_SERVICE_EVENTS, type ServiceEvents } from './ServiceEvents.js';
 
 export interface ChatServiceOptions {
   /** Identifies this server's sessions in the store (crash recovery marks them offline). */
@@ -44,6 +45,8 @@ export interface ChatServiceOptions {
   ackFlushMs?: number;
   /** Reports unexpected failures (logging). Default: ignore. */
   onError?: (error: unknown, context: string) => void;
+  /** Logins, errors, message flow: for logs and metrics. Default: none. */
+  events?: ServiceEvents;
 }
 
 /** Which reply id carries the errors of each request id (docs/PROTOCOL.md §3–4); others use ERROR (20). */
@@ -68,13 +71,17 @@ export class ChatService {
   private readonly acks: AckWriter;
   private readonly reportError: (error: unknown, context: string) => void;
   private router: DeliveryRouter | null = null;
+  private readonly events: ServiceEvents;
 
   constructor(
     private readonly store: ChatStore,
     private readonly presence: Presence,
     private readonly options: ChatServiceOptions,
   ) {
-    this.committer = new GroupCommitter(store);
+    this.events = options.events ?? NO_SERVICE_EVENTS;
+    this.committer = new GroupCommitter(store, {
+      onBatch: (size, durationMs) => this.events.batchCommitted(size, durationMs),
+    });
     this.messagesPerSecond = options.messagesPerSecond ?? 2000;
     this.ackFlushMs = options.ackFlushMs ?? 50;
     this.reportError = options.onError ?? (() => {});
@@ -179,6 +186,7 @@ export class ChatService {
     reqid?: ReqId,
   ): undefined {
     const ackId = kAckFor[msgid];
+    this.events.errorReplied(session, msgid, errno, errmsg);
     if (session.kind === 'legacy') {
       // The classic client understands only its two acks; anything else it must not see.
       if (ackId === MsgId.LOGIN_MSG_ACK) session.send(legacyLoginAckError(errno, errmsg));
@@ -210,6 +218,7 @@ export class ChatService {
       this.replyError(session, MsgId.REG_MSG, errno, errmsg, req.reqid);
       return;
     }
+    this.events.registered(session, id);
     if (session.kind === 'legacy') session.send(legacyRegAck(id));
     else this.reply(session, { msgid: MsgId.REG_MSG_ACK, errno: 0, id }, req.reqid);
   }
@@ -218,12 +227,14 @@ export class ChatService {
     if (session.loggedIn) {
       const errno = req.id === session.userId ? Errno.ALREADY_ONLINE : Errno.BAD_REQUEST;
       const errmsg = errno === Errno.ALREADY_ONLINE ? errmsgFor(errno) : 'log out first';
+      this.events.loginRefused(session, req.id, errno);
       this.replyError(session, MsgId.LOGIN_MSG, errno, errmsg, req.reqid);
       return;
     }
     const user = await this.store.users.verifyPassword(req.id, req.password);
     if (session.closed) return;
     if (user === undefined) {
+      this.events.loginRefused(session, req.id, Errno.BAD_CREDENTIALS);
       this.replyError(
         session,
         MsgId.LOGIN_MSG,
@@ -234,6 +245,7 @@ export class ChatService {
       return;
     }
     if (!(await this.presence.claim(user.id, session))) {
+      this.events.loginRefused(session, req.id, Errno.ALREADY_ONLINE);
       this.replyError(
         session,
         MsgId.LOGIN_MSG,
@@ -252,6 +264,7 @@ export class ChatService {
     }
     session.userId = user.id;
     session.userName = user.name;
+    this.events.loggedIn(session, user.id);
     try {
       await this.store.users.setState(user.id, 'online', this.options.serverId);
       const [friends, groups, cursor] = await Promise.all([
@@ -268,6 +281,7 @@ export class ChatService {
         // stays far below the slow-reader limit); the rest follow as ordinary pushes.
         const unread = await this.store.messages.readInbox(user.id, cursor.ackedSeq, kLegacyOfflinePage);
         const offline = unread.map(pushFromEntry);
+        session.deliveryBaseline = cursor.ackedSeq;
         session.send(legacyLoginAck(user, friends, groups, offline));
         const last = offline.length > 0 ? offline[offline.length - 1]!.seq : cursor.ackedSeq;
         if (offline.length > 0) this.noteWritten(session, last);
@@ -275,18 +289,19 @@ export class ChatService {
       } else {
         this.reply(session, { ...loginAck(user, friends, groups) }, req.reqid);
         const from = Math.min(Math.max(req.lastseq ?? 0, cursor.ackedSeq), cursor.lastSeq);
+        session.deliveryBaseline = from;
         session.inbox = new InboxStream(user.id, from, this.store.messages, sink, onInboxError, backpressure);
       }
       await session.inbox.catchUp();
     } catch (error) {
-      await this.endLogin(session);
+      await this.endLogin(session, 'error');
       throw error;
     }
   }
 
   private async logout(session: ChatSession, reqid: ReqId | undefined): Promise<void> {
     await session.inflightChats;
-    await this.endLogin(session);
+    await this.endLogin(session, 'logout');
     if (session.kind !== 'legacy') this.reply(session, { msgid: MsgId.LOGINOUT_ACK, errno: 0 }, reqid);
   }
 
@@ -298,8 +313,11 @@ export class ChatService {
   ): undefined {
     const ackId = kind === 'one' ? MsgId.ONE_CHAT_ACK : MsgId.GROUP_CHAT_ACK;
     if (!session.rateLimiter.take()) {
+      this.events.throttled(session, 'chat_rate');
       return this.replyError(session, req.msgid, Errno.RATE_LIMITED, 'slow down', req.reqid);
     }
+    const acceptedAt = performance.now();
+    this.events.messageAccepted();
     const job: ChatJob = {
       sender: session.userId!,
       cmid: req.cmid ?? null,
@@ -320,6 +338,7 @@ export class ChatService {
         if (req.cmid !== undefined) ack.cmid = req.cmid;
         this.reply(session, ack, req.reqid);
       }
+      this.events.messageAcked(performance.now() - acceptedAt);
       if (result.deliveries.length > 0) this.route(job, senderName, result.mid, result.deliveries);
     });
     session.inflightChats = done;
@@ -472,13 +491,20 @@ export class ChatService {
   /** Acks are coalesced across sessions by the AckWriter (one store write per `ackFlushMs`). */
   private noteDelivered(session: ChatSession, seq: number): void {
     if (seq <= session.deliveredSeq || session.userId === null) return;
+    // Seqs are gap-free, so the advance past what was already known delivered is a count.
+    const known = Math.max(session.deliveredSeq, session.deliveryBaseline);
+    if (seq > known) this.events.delivered(seq - known);
     session.deliveredSeq = seq;
     this.acks.note(session.userId, seq);
   }
 
-  private async endLogin(session: ChatSession): Promise<void> {
+  private async endLogin(
+    session: ChatSession,
+    why: 'logout' | 'disconnect' | 'error' = 'disconnect',
+  ): Promise<void> {
     const userId = session.userId;
     if (userId === null) return;
+    this.events.loggedOut(session, userId, why);
     this.promoteFlushed(session);
     session.unflushed = [];
     await this.acks.flush();

@@ -48,6 +48,8 @@ export class ChatSession {
   inflightChats: Promise<unknown> = Promise.resolve();
   /** Highest seq known delivered (handed to the AckWriter). */
   deliveredSeq = 0;
+  /** Seqs up to this were delivered before this login (counting only: metrics). */
+  deliveryBaseline = 0;
   /**
    * Legacy only: seqs sent to the connection, each with the connection's byte count once it was
    * queued, that are not yet known to have reached the socket; they count as delivered then.
