@@ -264,3 +264,32 @@ describe('metrics', () => {
     expect(sample(after, 'chat_connections{codec="json"}')).toBe(3);
   });
 });
+
+describe('metrics with a cluster presence (Redis)', () => {
+  let server: ChatServerProcess | undefined;
+  afterAll(async () => {
+    await server?.cleanup();
+  });
+
+  test('chat_redis_up is 1 while the server is connected to Redis', async () => {
+    server = await startChatServer({
+      db: 'sqlite',
+      extraArgs: [
+        '--redis',
+        'redis://127.0.0.1:6379',
+        '--redis-prefix',
+        uniqueName('metrics'),
+        '--workers',
+        '0',
+        '--metrics-port',
+        '0',
+      ],
+    });
+    const running = server;
+    await waitUntil(() => /metrics on (http:\S+)/.test(running.output()), 'metrics line');
+    const url = /metrics on (http:\S+)/.exec(running.output())![1]!;
+    const text = await (await fetch(url)).text();
+    expect(sample(text, 'chat_redis_up')).toBe(1);
+    expect((await fetch(url.replace('/metrics', '/other'))).status).toBe(404);
+  });
+});

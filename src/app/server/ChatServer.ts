@@ -171,7 +171,6 @@ export class ChatServer implements ConnectionHost {
         openedAt: chat.openedAt,
       },
       chat.closeReason ?? { code: this.stopping ? 'server_stopping' : 'peer_closed' },
-      this.tcp.connectionCount,
     );
     chat.onDown();
     if (chat.idleTimer !== null) this.loop.cancel(chat.idleTimer);

@@ -81,7 +81,7 @@ export class ServerObserver implements ServiceEvents {
     });
   }
 
-  connectionDown(connection: ConnectionSummary, reason: CloseReason, open: number): void {
+  connectionDown(connection: ConnectionSummary, reason: CloseReason): void {
     this.metrics?.connectionClosed(connection.codec ?? 'pending', reason.code);
     this.logger.log('info', 'connection down', {
       peer: connection.peer,
@@ -90,7 +90,6 @@ export class ServerObserver implements ServiceEvents {
       reason: reason.code,
       detail: reason.detail,
       secs: Math.round((performance.now() - connection.openedAt) / 100) / 10,
-      open,
     });
   }
 
