@@ -2,15 +2,19 @@
  * What an operator sees of the real chat-server process: its log lines (text and --log-format
  * json) for a whole session, and its Prometheus metrics (--metrics-port) scraped under load.
  */
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { promisify } from 'node:util';
 import { afterAll, describe, expect, test } from 'vitest';
 import type { ChatPush } from '../../src/app/client/types.js';
+import { packageRoot } from '../../src/app/cluster/paths.js';
 import { CHAT_SERVER_BIN, type ChatServerProcess, startChatServer } from '../helpers/chatServer.js';
 import { Clients, jsonFrame, login, register, uniqueName, waitUntil } from './support.js';
+
+const run = promisify(execFile);
 
 type LogLine = Record<string, unknown> & { level: string; msg: string; time: string };
 
@@ -262,6 +266,12 @@ describe('metrics', () => {
       return sample(after, 'chat_connections_closed_total{reason="peer_closed"}') === 1;
     }, 'closed counter');
     expect(sample(after, 'chat_connections{codec="json"}')).toBe(3);
+
+    // The one-screen view (`npm run top`) reads the same endpoint.
+    const top = await run(process.execPath, [join(packageRoot(), 'scripts/chat-top.mjs'), url, '--once']);
+    expect(top.stdout).toContain(`messages     accepted ${stored}  committed ${stored}  delivered `);
+    expect(top.stdout).toMatch(/^connections  json 3, protobuf 1   opened 5$/m);
+    expect(top.stdout).toContain(`throttled chat_rate ${throttled}`);
   });
 });
 
