@@ -80,10 +80,22 @@ beforeAll(async () => {
         types: ['node'],
         skipLibCheck: false,
       },
-      files: ['echo.ts'],
+      files: ['echo.ts', 'entries.ts'],
     }),
   );
   writeFileSync(join(project, 'echo.ts'), readmeEchoExample());
+  // The other two entry points, used the way their READMEs show.
+  writeFileSync(
+    join(project, 'entries.ts'),
+    [
+      "import { ChatClient, type ChatClientOptions } from 'muduo-ts/client';",
+      "import { RpcChannel, RpcError, type RpcErrorCode } from 'muduo-ts/rpc';",
+      "const options: ChatClientOptions = { host: '127.0.0.1', port: 6000 };",
+      "const code: RpcErrorCode = 'UNAVAILABLE';",
+      'export const entries = [ChatClient.connect, RpcChannel, new RpcError(code, "x"), options] as const;',
+      '',
+    ].join('\n'),
+  );
   const installed = await run(
     'npm',
     [
@@ -149,6 +161,17 @@ describe('the packed tarball', () => {
     );
     expect(result.stdout + result.stderr).toBe('');
     expect(readFileSync(join(project, 'echo.js'), 'utf8')).toContain("from 'muduo-ts/net'");
+  });
+
+  it('loads muduo-ts/rpc and muduo-ts/client at run time', async () => {
+    const { stdout } = await run(
+      process.execPath,
+      ['-e', "import('./entries.js').then((m) => console.log(m.entries.length))"],
+      {
+        cwd: project,
+      },
+    );
+    expect(stdout.trim()).toBe('4');
   });
 
   it('runs the compiled echo example: a client gets its bytes back', async () => {
