@@ -135,6 +135,35 @@ describe('logs', () => {
   });
 });
 
+describe('forced close of an idle connection', () => {
+  let server: ChatServerProcess | undefined;
+  let clients: Clients | undefined;
+  afterAll(async () => {
+    await clients?.closeAll();
+    await server?.cleanup();
+  });
+
+  test('is said at info with its reason, then the connection-down line with the same reason', async () => {
+    server = await startChatServer({
+      db: 'sqlite',
+      logLevel: 'info',
+      extraArgs: ['--log-format', 'json', '--idle-timeout', '1'],
+    });
+    const running = server;
+    clients = new Clients(() => running);
+    const quiet = await clients.connect('json');
+    expect((await quiet.ping(1)).msgid).toBe(19); // framed now, then silent
+    await quiet.closed;
+    await waitUntil(
+      () => jsonLines(running).some((l) => l.msg === 'connection down' && l.reason === 'idle_timeout'),
+      'idle connection-down line',
+    );
+    const forced = jsonLines(running).find((l) => l.msg === 'closing connection');
+    expect(forced).toMatchObject({ level: 'info', reason: 'idle_timeout' });
+    expect(String(forced?.detail)).toMatch(/^silent for \d+ ms$/);
+  });
+});
+
 describe('text logs and the default server id', () => {
   const dir = mkdtempSync(join(tmpdir(), 'chat-log-test-'));
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
