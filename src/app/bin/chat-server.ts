@@ -82,6 +82,15 @@ async function serve(config: ServerConfig, logger: Logger): Promise<number> {
     highWaterMarkBytes: config.highWaterMarkBytes,
     maxMessageBytes: config.maxMessageBytes,
     messagesPerSecond: config.messagesPerSecond,
+    messageTimeoutMs: config.messageTimeoutMs,
+    maxInputBytes: config.maxInputBytes,
+    maxLegacyMessageBytes: config.maxLegacyMessageBytes,
+    connectionLimits: {
+      maxConnections: config.maxConnections,
+      maxPerAddress: config.maxConnectionsPerIp,
+      trustedAddresses: config.trustedAddresses,
+    },
+    maxAnonymousConnections: config.maxAnonymousConnections,
     ...(cluster === null ? {} : { presence: cluster, router: () => cluster }),
     logger,
   });
