@@ -140,8 +140,11 @@ describe.each(STORES)('delivery on %s', (store) => {
         const c = await clients.loggedIn(codec);
         const first = await a.client.sendChat(b.user.id, 'once', { cmid: 'dup-1' });
         expect(first).toMatchObject({ msgid: 11, errno: 0, cmid: 'dup-1' });
-        const retry = await a.client.sendChat(b.user.id, 'once (retry)', { cmid: 'dup-1' });
+        const retry = await a.client.sendChat(b.user.id, 'once', { cmid: 'dup-1' });
         expect(retry).toMatchObject({ msgid: 11, errno: 0, cmid: 'dup-1', mid: first.mid });
+        // The same cmid for another text is another message: refused (errno 7), not stored.
+        const changed = await a.client.sendChat(b.user.id, 'once (changed)', { cmid: 'dup-1' });
+        expect(changed).toMatchObject({ msgid: 11, errno: 7 });
         // Both copies in flight at once (one batch), and a third later to someone else.
         const [x, y] = await Promise.all([
           a.client.sendChat(b.user.id, 'twin', { cmid: 'dup-2' }),
@@ -149,8 +152,8 @@ describe.each(STORES)('delivery on %s', (store) => {
         ]);
         expect(x.errno).toBe(0);
         expect(y.mid).toBe(x.mid);
-        const elsewhere = await a.client.sendChat(c.user.id, 'same cmid, other recipient', { cmid: 'dup-1' });
-        expect(elsewhere.mid).toBe(first.mid);
+        const elsewhere = await a.client.sendChat(c.user.id, 'once', { cmid: 'dup-1' });
+        expect(elsewhere).toMatchObject({ msgid: 11, errno: 7 });
         // The cmid belongs to its sender: another sender's identical cmid is another message.
         const cs = await c.client.sendChat(b.user.id, 'from c', { cmid: 'dup-1' });
         expect(cs.errno).toBe(0);

@@ -28,7 +28,9 @@ describe('AuthThrottle', () => {
     for (let i = 0; i < 3; i++) t.loginFailed(i, '10.0.0.1', 0);
     expect(t.loginWait(99, '10.0.0.1', 0)).toBe(1000);
     for (let i = 0; i < 3; i++) t.loginFailed(i, '127.0.0.1', 0);
+    for (let i = 0; i < 200; i++) t.loginFailed(5, '127.0.0.1', 0);
     expect(t.loginWait(99, '127.0.0.1', 0)).toBe(0);
+    expect(t.loginWait(5, '127.0.0.1', 0)).toBe(0);
     expect(t.loginWait(99, '10.0.0.1', 61_000)).toBe(0);
   });
 

@@ -88,6 +88,7 @@ export class ChatServer implements ConnectionHost {
   private readonly anonymous: AnonymousConnections<ChatConnection>;
   /** Refused connections waiting (≤ 1 s) to be told why; beyond kMaxRefusedWaiting they are just closed. */
   private refusedWaiting = 0;
+  private readonly maxRefusedWaiting: number;
   private deadlineSweep: TimerId | null = null;
 
   constructor(
@@ -109,7 +110,13 @@ export class ChatServer implements ConnectionHost {
       maxTotalBytes: options.maxInputBytes,
       messageTimeoutMs: options.messageTimeoutMs,
     });
-    this.limits = new ConnectionLimits({ ...options.connectionLimits, descriptorBudget: descriptorBudget() });
+    const descriptors = descriptorBudget();
+    this.limits = new ConnectionLimits({
+      ...options.connectionLimits,
+      descriptorBudget: descriptors?.connections,
+    });
+    // Refused connections waiting for their ERROR hold descriptors too: at most half the spare ones.
+    this.maxRefusedWaiting = Math.min(kMaxRefusedWaiting, Math.floor((descriptors?.spare ?? 128) / 2));
     this.anonymous = new AnonymousConnections(options.maxAnonymousConnections);
     this.framing = new LengthHeaderCodec((conn, frame) => (conn.context as ChatConnection).onFrame(frame), {
       maxFrameSize: this.maxMessageBytes,
@@ -209,7 +216,7 @@ export class ChatServer implements ConnectionHost {
         this.security.warn(
           'slow reader',
           c.peerAddress.toIpPort(),
-          `${pending} bytes pending; disconnecting`,
+          `${pending} bytes pending, disconnecting slow reader`,
         );
         c.forceClose();
       }, this.highWaterMark);
@@ -241,7 +248,7 @@ export class ChatServer implements ConnectionHost {
     const peer = conn.peerAddress.toIpPort();
     this.security.warn('connection refused', peer, `${refusal} (${this.limits.count} open); closing`);
     this.refusedWaiting++;
-    if (this.refusedWaiting > kMaxRefusedWaiting) {
+    if (this.refusedWaiting > this.maxRefusedWaiting) {
       conn.forceClose();
       return;
     }

@@ -19,14 +19,22 @@ function reserveFor(limit: number): number {
  * its limit every other open (the store, a file) fails too. Staying below the limit instead
  * makes the refusal visible (logged, framed clients told) and keeps the process whole.
  */
-export function descriptorBudget(): number | undefined {
+export interface DescriptorBudget {
+  /** Connections that fit. */
+  connections: number;
+  /** Descriptors kept free beyond them (refused connections waiting for their ERROR use these). */
+  spare: number;
+}
+
+export function descriptorBudget(): DescriptorBudget | undefined {
   try {
     const limits = readFileSync('/proc/self/limits', 'utf8');
     const line = /^Max open files\s+(\d+|unlimited)/m.exec(limits);
     if (line === null || line[1] === 'unlimited') return undefined;
     const limit = Number(line[1]);
     const open = readdirSync('/proc/self/fd').length;
-    return Math.max(1, limit - open - reserveFor(limit));
+    const spare = reserveFor(limit);
+    return { connections: Math.max(1, limit - open - spare), spare };
   } catch {
     return undefined;
   }

@@ -39,7 +39,8 @@ interface Bucket {
  * password, so it tells the guesser nothing and costs no scrypt. The account is never locked
  * as such: its owner on another address is not shut out by someone else's failures. A success
  * clears that (account, address) counter, not the address's. Registrations are a token bucket
- * per address. Trusted addresses (a proxy every client shares) skip the per-address limits.
+ * per address. Trusted addresses (a proxy every client shares) are not throttled at all: behind
+ * a proxy an (account, address) lock would be a lock on the account, which anyone could set off.
  */
 export class AuthThrottle {
   private readonly failuresPerAccount: number;
@@ -69,16 +70,17 @@ export class AuthThrottle {
 
   /** Milliseconds `address` must wait before trying `account` again; 0 = it may try now. */
   loginWait(account: number, address: string, now = performance.now()): number {
+    if (this.isTrusted(address)) return 0;
     const mine = this.current(this.byAccount, accountKey(account, address), now);
     const wait = mine === undefined ? 0 : mine.lockedUntil - now;
-    if (this.isTrusted(address)) return Math.max(0, wait);
     const all = this.current(this.byAddress, address, now);
     return Math.max(0, wait, all === undefined ? 0 : all.lockedUntil - now);
   }
 
   loginFailed(account: number, address: string, now = performance.now()): void {
+    if (this.isTrusted(address)) return;
     this.fail(this.byAccount, accountKey(account, address), this.failuresPerAccount, now);
-    if (!this.isTrusted(address)) this.fail(this.byAddress, address, this.failuresPerAddress, now);
+    this.fail(this.byAddress, address, this.failuresPerAddress, now);
   }
 
   loginSucceeded(account: number, address: string): void {
