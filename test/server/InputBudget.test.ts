@@ -47,7 +47,7 @@ describe('InputBudget', () => {
   test('a paused holder has no deadline until it resumes; releasing forgets it', () => {
     const budget = new InputBudget({ maxTotalBytes: 1 << 20, messageTimeoutMs: 100 });
     const h = new Holder('h');
-    budget.update(h, 10, 0, false);
+    budget.update(h, 10, 1000, false);
     budget.pause(h);
     budget.expire(10_000);
     expect(h.cuts).toEqual([]);

@@ -131,8 +131,12 @@ describe.each(STORE_KINDS)('MessageModel on %s', (kind) => {
       refused,
       { mid: later[4]!.mid, duplicate: true, deliveries: [] },
     ]);
+    // A lone surrogate is stored as U+FFFD: a retry of such a text is still the same message.
+    const [odd] = await t.store.messages.append([oneToOne(a!, b!, 'odd \uD800', 'odd')]);
+    const [oddRetry] = await t.store.messages.append([oneToOne(a!, b!, 'odd \uD800', 'odd')]);
+    expect(oddRetry).toEqual({ mid: odd!.mid, duplicate: true, deliveries: [] });
     const inbox = await t.store.messages.readInbox(b!, 0, 100);
-    expect(inbox.map((e) => e.body)).toEqual(['pay 10', 'fresh']);
+    expect(inbox.map((e) => e.body)).toEqual(['pay 10', 'fresh', 'odd \uFFFD']);
     expect(await t.store.messages.readInbox(c!, 0, 100)).toEqual([]);
   });
 
