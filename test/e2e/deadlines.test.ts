@@ -7,7 +7,7 @@ import { afterEach, describe, expect, test } from 'vitest';
 import type { ChatServerProcess } from '../helpers/chatServer.js';
 import { startChatServer } from '../helpers/chatServer.js';
 import { ClassicSocket } from './classicSocket.js';
-import { RawSocket, sleep, uniqueName, within } from './support.js';
+import { RawSocket, sleep, uniqueName, waitUntil, within } from './support.js';
 
 let server: ChatServerProcess | undefined;
 const sockets: { destroy(): void }[] = [];
@@ -163,5 +163,20 @@ describe('silent and not-logged-in connections: bounded by count, not by a timer
     user.send({ msgid: 4, name: uniqueName('in2'), password: 'pw' });
     expect(await user.next()).toMatchObject({ msgid: 5, errno: 0 });
     expect(server.output()).toMatch(/INFO security: anonymous connection evicted: 127\.0\.0\.1:\d+/);
+    // A logged-in client that goes away is not counted as anonymous on its way out.
+    user.destroy();
+    const store = await server.openStore();
+    try {
+      await waitUntil(
+        async () => (await store.users.findById(id as number))?.state === 'offline',
+        'the departed user to be offline',
+      );
+    } finally {
+      await store.close();
+    }
+    for (const a of [anon[1]!, anon[2]!, fourth]) {
+      await a.sendJson({ msgid: 18, t: 'after' });
+      expect(await a.waitFor((m) => m.msgid === 19)).toEqual({ msgid: 19, t: 'after' });
+    }
   }, 60_000);
 });
