@@ -233,7 +233,8 @@ export class ChatConnection implements SessionTransport, InputHolder {
   }
 
   loginChanged(loggedIn: boolean): void {
-    this.host.loginChanged(this, loggedIn);
+    // A session ending because its connection went down is not an anonymous connection.
+    if (this.conn.connected) this.host.loginChanged(this, loggedIn);
   }
 
   private readonly onDrained = (): void => {
