@@ -112,6 +112,15 @@ async function serve(config: ServerConfig, logger: Logger): Promise<number> {
     highWaterMarkBytes: config.highWaterMarkBytes,
     maxMessageBytes: config.maxMessageBytes,
     messagesPerSecond: config.messagesPerSecond,
+    messageTimeoutMs: config.messageTimeoutMs,
+    maxInputBytes: config.maxInputBytes,
+    maxLegacyMessageBytes: config.maxLegacyMessageBytes,
+    connectionLimits: {
+      maxConnections: config.maxConnections,
+      maxPerAddress: config.maxConnectionsPerIp,
+      trustedAddresses: config.trustedAddresses,
+    },
+    maxAnonymousConnections: config.maxAnonymousConnections,
     ...(cluster === null ? {} : { presence: cluster, router: () => cluster }),
     logger,
     ...(metrics === undefined ? {} : { metrics }),
@@ -155,6 +164,11 @@ async function serve(config: ServerConfig, logger: Logger): Promise<number> {
     max_message_bytes: config.maxMessageBytes,
     rate_per_s: config.messagesPerSecond,
     high_water_mark_bytes: config.highWaterMarkBytes,
+    message_timeout_ms: config.messageTimeoutMs,
+    max_input_bytes: config.maxInputBytes,
+    max_connections: config.maxConnections,
+    max_connections_per_ip: config.maxConnectionsPerIp,
+    max_anonymous: config.maxAnonymousConnections,
   });
   return untilSignal(logger, async () => {
     await server.stop();
