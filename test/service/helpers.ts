@@ -68,10 +68,17 @@ export class CommitGate {
       if (seen >= count) return;
       const left = deadline - performance.now();
       if (left <= 0) throw new Error(`only ${seen} of ${count} commits reached the gate`);
-      await Atomics.waitAsync(this.array, 1, seen, left).value;
+      await waitAsync(this.array, 1, seen, left).value;
     }
   }
 }
+
+/** Atomics.waitAsync (Node 20 has it; the project's lib setting predates it). */
+const waitAsync = (
+  Atomics as unknown as {
+    waitAsync(a: Int32Array, i: number, v: number, t: number): { value: Promise<string> | string };
+  }
+).waitAsync;
 
 export interface InProcessServer {
   server: ChatServer;
