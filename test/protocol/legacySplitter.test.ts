@@ -145,6 +145,65 @@ describe('LegacyFrameSplitter', () => {
       expect(scanned[i]![0]).toBeGreaterThanOrEqual(scanned[i - 1]![1]);
   });
 
+  // Messages longer than the partial buffer's first capacity (256 bytes): the growth path, which
+  // must carry the bytes already held into the bigger buffer.
+  /** A JSON request whose text is exactly `length` bytes, with distinct bytes throughout. */
+  function longMessage(length: number, tag: string): string {
+    const head = `{"msgid":6,"tag":"${tag}","msg":"`;
+    let body = '';
+    for (let i = 0; body.length < length - head.length - 2; i++) body += String.fromCharCode(0x61 + (i % 26));
+    return `${head}${body}"}`;
+  }
+
+  it('assembles a message several times the initial buffer, arriving in small chunks', () => {
+    const m = longMessage(3000, 'a');
+    const bytes = enc.encode(`${m}\0`);
+    for (const size of [1, 100, 255, 256, 257, 1024]) {
+      const chunks: Uint8Array[] = [];
+      for (let i = 0; i < bytes.length; i += size) chunks.push(bytes.slice(i, i + size));
+      expect(splitAll(chunks), `chunks of ${size}`).toEqual([m]);
+    }
+  });
+
+  it('grows while keeping earlier bytes when the first part already fills the initial buffer', () => {
+    const m = longMessage(700, 'b');
+    // 300 bytes first (more than 256 at once), then 5 bytes (grows again), then the rest.
+    const bytes = enc.encode(`${m}\0`);
+    expect(splitAll([bytes.slice(0, 300), bytes.slice(300, 305), bytes.slice(305)])).toEqual([m]);
+  });
+
+  it('reuses a grown buffer for the next long message without leaking the previous one', () => {
+    const first = longMessage(2000, 'c');
+    const second = longMessage(600, 'd');
+    const third = longMessage(5000, 'e');
+    const bytes = enc.encode(`${first}\0${second}\0{"msgid":18}\0${third}\0`);
+    const chunks: Uint8Array[] = [];
+    for (let i = 0; i < bytes.length; i += 97) chunks.push(bytes.slice(i, i + 97));
+    expect(splitAll(chunks)).toEqual([first, second, '{"msgid":18}', third]);
+  });
+
+  it('returns a long split message intact after its buffer outgrew what is kept (64 KiB)', () => {
+    const big = longMessage(70 * 1024, 'f');
+    const small = longMessage(300, 'g');
+    const bytes = enc.encode(`${big}\0${small}\0`);
+    const s = new LegacyFrameSplitter();
+    const out: string[] = [];
+    for (let i = 0; i < bytes.length; i += 4096) {
+      s.push(bytes.slice(i, i + 4096));
+      out.push(...drain(s));
+    }
+    expect(out).toEqual([big, small]);
+    expect(s.bufferedBytes).toBe(0);
+  });
+
+  it('grows no further than the maximum message size when doubling would pass it', () => {
+    const m = longMessage(1000, 'h');
+    const bytes = enc.encode(`${m}\0`);
+    // 600 then 400 bytes: doubling 512 would give 1024 > 1000, capped at the maximum, still enough.
+    expect(splitAll([bytes.slice(0, 600), bytes.slice(600)], 1000)).toEqual([m]);
+    expect(splitAll([bytes.slice(0, 10), bytes.slice(10, 999), bytes.slice(999)], 1000)).toEqual([m]);
+  });
+
   it('accepts a message of exactly the maximum size', () => {
     const body = 'x'.repeat(100);
     expect(splitAll([enc.encode(`${body}\0`)], 100)).toEqual([body]);
