@@ -76,7 +76,12 @@ describe('AckWriter', () => {
       wrote = r;
     });
     const writer = new AckWriter(
-      { ackMany: async (acks) => (await store.ackMany(acks), wrote()) },
+      {
+        ackMany: async (acks) => {
+          await store.ackMany(acks);
+          wrote();
+        },
+      },
       30,
       () => {},
     );
