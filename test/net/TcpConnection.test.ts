@@ -390,6 +390,103 @@ describe('TcpConnection send', () => {
     expect(conn!.sentBytes()).toBe(first + 32 * MiB);
   });
 
+  it('keeps no flushed count (no completion callback per write) unless asked to', async () => {
+    let conn: TcpConnection | undefined;
+    const { port } = await server((s) => {
+      s.setConnectionCallback((c) => {
+        if (c.connected) conn = c;
+      });
+    });
+    const socket = await raw(port);
+    await waitFor(() => conn !== undefined, 5000, 'connection');
+    let received = 0;
+    socket.on('data', (chunk: globalThis.Buffer) => {
+      received += chunk.length;
+    });
+    socket.pause();
+    conn!.send(pattern(8 * MiB));
+    expect(conn!.pendingOutputBytes()).toBeGreaterThan(0);
+    conn!.send('é€'); // counted in UTF-8 bytes: 2 + 3
+    socket.resume();
+    await waitFor(() => received === 8 * MiB + 5, 10_000, 'all bytes');
+    expect(conn!.sentBytes()).toBe(8 * MiB + 5);
+    expect(conn!.flushedBytes()).toBe(0);
+  });
+
+  it('counts output queued before tracking started once it drains', async () => {
+    let conn: TcpConnection | undefined;
+    const { port } = await server((s) => {
+      s.setConnectionCallback((c) => {
+        if (c.connected) conn = c;
+      });
+    });
+    const socket = await raw(port);
+    await waitFor(() => conn !== undefined, 5000, 'connection');
+    let received = 0;
+    socket.on('data', (chunk: globalThis.Buffer) => {
+      received += chunk.length;
+    });
+    socket.pause();
+    conn!.send(pattern(8 * MiB)); // carries no completion callback
+    expect(conn!.pendingOutputBytes()).toBeGreaterThan(0);
+    conn!.trackFlushedBytes();
+    socket.resume();
+    await waitFor(() => received === 8 * MiB, 10_000, 'all bytes');
+    await waitFor(() => conn!.flushedBytes() === 8 * MiB, 5000, 'flushed count');
+  });
+
+  it('fires a write-complete callback set with nothing pending only when later output drains, once per drain', async () => {
+    let conn: TcpConnection | undefined;
+    const completions: number[] = [];
+    const { port } = await server((s) => {
+      s.setConnectionCallback((c) => {
+        if (c.connected) conn = c;
+      });
+    });
+    const socket = await raw(port);
+    await waitFor(() => conn !== undefined, 5000, 'connection');
+    let received = 0;
+    socket.on('data', (chunk: globalThis.Buffer) => {
+      received += chunk.length;
+    });
+    expect(conn!.pendingOutputBytes()).toBe(0);
+    conn!.setWriteCompleteCallback((c) => completions.push(c.sentBytes()));
+    conn!.send('one');
+    await waitFor(() => received === 3 && completions.length >= 1, 5000, 'first drain');
+    conn!.send('two');
+    await waitFor(() => received === 6 && completions.length >= 2, 5000, 'second drain');
+    // Barrier: a third drain; had the callback fired for the empty state, there would be four.
+    conn!.send('three');
+    await waitFor(() => received === 11 && completions.length >= 3, 5000, 'third drain');
+    expect(completions).toEqual([3, 6, 11]);
+  });
+
+  it('a write-complete callback set while a shutdown waits for output still lets all of it through', async () => {
+    let conn: TcpConnection | undefined;
+    const errors: unknown[] = [];
+    const { port } = await server((s) => {
+      s.setConnectionCallback((c) => {
+        if (!c.connected) return;
+        conn = c;
+        c.setErrorCallback((_c, e) => errors.push(e));
+      });
+    });
+    const socket = await raw(port);
+    await waitFor(() => conn !== undefined, 5000, 'connection');
+    socket.pause();
+    const data = pattern(8 * MiB, 3);
+    conn!.send(data);
+    conn!.shutdown(); // half-close after the pending output
+    expect(conn!.pendingOutputBytes()).toBeGreaterThan(0);
+    conn!.setWriteCompleteCallback(() => {});
+    conn!.trackFlushedBytes();
+    const all = readUntilEnd(socket);
+    socket.resume();
+    const got = await withTimeout(all, 10_000, 'data and EOF');
+    expect(got.equals(data)).toBe(true);
+    expect(errors).toEqual([]);
+  });
+
   it('fires a write-complete callback set after the output was queued, once that output drains', async () => {
     const completions: number[] = [];
     let pendingWhenSet = 0;
