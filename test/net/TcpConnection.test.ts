@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { once } from 'node:events';
 import type { Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -18,6 +19,15 @@ import {
 } from './helpers.js';
 
 const MiB = 1024 * 1024;
+
+/** Whether the kernel runs a keep-alive timer on the server end whose peer is 127.0.0.1:`peerPort` (ss -o). */
+function kernelKeepAlive(peerPort: number): boolean {
+  const out = execFileSync('ss', ['-tnoH', 'state', 'established', `( dport = :${peerPort} )`], {
+    encoding: 'utf8',
+  });
+  expect(out).toContain(`:${peerPort}`);
+  return out.includes('timer:(keepalive');
+}
 const cleanups: Array<() => unknown> = [];
 
 afterEach(async () => {
@@ -160,9 +170,14 @@ describe('TcpConnection lifecycle', () => {
     await waitFor(() => sc.events.length === 1, 5000, 'up');
     socket.resetAndDestroy();
     await waitFor(() => sc.events.length === 2, 5000, 'down');
-    await sleep(50);
-    expect(sc.events).toEqual(['up', 'down']);
+    // Barrier: a second connection's down callback comes after anything the first could still cause.
+    const second = await raw(port);
+    await waitFor(() => sc.events.length === 3, 5000, 'second up');
+    second.destroy();
+    await waitFor(() => sc.events.length === 4, 5000, 'second down');
+    expect(sc.events).toEqual(['up', 'down', 'up', 'down']);
     expect(srv.connectionCount).toBe(0);
+    expect(errors.length).toBeGreaterThanOrEqual(1);
     for (const error of errors) expect((error as NodeJS.ErrnoException).code).toMatch(/ECONNRESET|EPIPE/);
   });
 
@@ -825,8 +840,21 @@ describe('TcpConnection shutdown and close', () => {
     });
     const socket = await raw(port);
     const conn = await withTimeout(sc.up, 5000, 'up');
+    // Node records what it set on the socket's handle (there is no getter for TCP_NODELAY).
+    const nodeSocket = (conn as unknown as { socket: Socket }).socket;
+    const recorded = (name: string): unknown => {
+      const symbol = Object.getOwnPropertySymbols(nodeSocket).find((sym) => sym.description === name);
+      return symbol === undefined ? undefined : (nodeSocket as unknown as Record<symbol, unknown>)[symbol];
+    };
+    conn.setTcpNoDelay(false);
+    expect(recorded('kSetNoDelay')).toBe(false);
     conn.setTcpNoDelay(true);
+    expect(recorded('kSetNoDelay')).toBe(true);
+    expect(kernelKeepAlive(socket.localPort!)).toBe(false);
     conn.setKeepAlive(true, 1000);
+    expect(recorded('kSetKeepAlive')).toBe(true);
+    // The kernel shows the keep-alive timer on the server's end of the connection.
+    expect(kernelKeepAlive(socket.localPort!)).toBe(true);
     socket.write('ping');
     const [echo] = await withTimeout(once(socket, 'data'), 5000, 'echo');
     expect(String(echo)).toBe('ping');
