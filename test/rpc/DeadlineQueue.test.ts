@@ -19,7 +19,8 @@ function call(name: string, timeoutMs: number, now = performance.now()): Call {
 function recordingQueue(onExpired?: (c: Call, q: DeadlineQueue<Call>) => void) {
   const order: Call[] = [];
   const waiters: { n: number; resolve: () => void }[] = [];
-  const queue: DeadlineQueue<Call> = new DeadlineQueue<Call>(new EventLoop(), (c) => {
+  const loop = new EventLoop();
+  const queue: DeadlineQueue<Call> = new DeadlineQueue<Call>(loop, (c) => {
     c.expiredAt = performance.now();
     order.push(c);
     onExpired?.(c, queue);
@@ -30,14 +31,14 @@ function recordingQueue(onExpired?: (c: Call, q: DeadlineQueue<Call>) => void) {
   });
   const expired = (n: number) =>
     order.length >= n ? Promise.resolve() : new Promise<void>((resolve) => waiters.push({ n, resolve }));
-  return { queue, order, expired };
+  return { queue, order, expired, loop };
 }
 
 const names = (cs: Call[]) => cs.map((c) => c.name);
 
 describe('DeadlineQueue', () => {
   it('expires each entry once, in deadline order, never before its deadline', async () => {
-    const { queue, order, expired } = recordingQueue();
+    const { queue, order, expired, loop } = recordingQueue();
     const now = performance.now();
     const calls = [call('c', 60, now), call('a', 20, now), call('b', 40, now), call('a2', 20, now + 1)];
     queue.add(calls[0]!, 60);
@@ -146,14 +147,16 @@ describe('DeadlineQueue', () => {
   });
 
   it('clear() hands back every entry unexpired and stops the timer', async () => {
-    const { queue, order, expired } = recordingQueue();
+    const { queue, order, expired, loop } = recordingQueue();
     const now = performance.now();
     const cs = [call('a', 10, now), call('b', 20, now), call('c', 30, now)];
     queue.add(cs[0]!, 10);
     queue.add(cs[1]!, 20);
     queue.add(cs[2]!, 10);
+    expect(loop.timerCount()).toBe(1);
     expect(names(queue.clear())).toEqual(['a', 'c', 'b']);
     expect(queue.size).toBe(0);
+    expect(loop.timerCount()).toBe(0);
     // Barrier: a second queue whose entry is due after all of those has fired.
     const other = recordingQueue();
     other.queue.add(call('later', 50), 50);

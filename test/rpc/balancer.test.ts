@@ -98,6 +98,13 @@ describe('pickEndpoint', () => {
     const down = endpoint('b');
     down.markDown(0, { initialMs: 100, maxMs: 100 });
     expect(pickEndpoint([eps[0]!, down], 50, 0, { key: 'a' })?.key).toBe('a');
+    // Among the others, still the least loaded, wherever the scan starts.
+    const three = [endpoint('a'), endpoint('b', { outstanding: 5 }), endpoint('c', { outstanding: 1 })];
+    expect(keys([0, 1, 2].map((start) => pickEndpoint(three, 0, start, { key: 'a' })))).toEqual([
+      'c',
+      'c',
+      'c',
+    ]);
   });
 });
 
