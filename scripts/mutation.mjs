@@ -42,6 +42,7 @@ const GROUPS = {
     ],
     tests: [
       'test/service/GroupCommitter.test.ts',
+      'test/service/GroupCommitter.store.test.ts',
       'test/service/InboxStream.test.ts',
       'test/service/AckWriter.test.ts',
     ],
