@@ -52,6 +52,18 @@ describe('DeadlineQueue', () => {
     expect(queue.size).toBe(0);
     for (const c of calls)
       expect([c.deadlineList, c.deadlinePrev, c.deadlineNext]).toEqual([null, null, null]);
+    // Nothing left: no timer stays armed (it would keep the process up).
+    expect(loop.timerCount()).toBe(0);
+  });
+
+  it('keeps arrival order among equal deadlines, also when they are inserted before a later one', async () => {
+    const { queue, order, expired } = recordingQueue();
+    const now = performance.now();
+    queue.add(call('x', 50, now), 20);
+    queue.add(call('y', 30, now), 20); // earlier than the tail: inserted in order
+    queue.add(call('z', 30, now), 20); // equal to y: after it
+    await expired(3);
+    expect(names(order)).toEqual(['y', 'z', 'x']);
   });
 
   it('keeps one list ordered when an entry is added with an earlier deadline than its tail', async () => {

@@ -164,6 +164,37 @@ describe('AckWriter', () => {
     expect(errors).toHaveLength(1);
   });
 
+  it('after a flush, the next ack waits a whole flushMs again (the cancelled timer does not fire)', async () => {
+    const u = await userWithInbox(3);
+    const flushMs = 200;
+    const writes: number[] = [];
+    let wrote: () => void = () => {};
+    const second = new Promise<void>((r) => {
+      wrote = r;
+    });
+    const writer = new AckWriter(
+      {
+        ackMany: async (acks) => {
+          writes.push(performance.now());
+          await temp.store.messages.ackMany(acks);
+          if (writes.length === 2) wrote();
+        },
+      },
+      flushMs,
+      () => {},
+    );
+    writer.note(u, 1); // arms the timer
+    await writer.flush(); // writes now and cancels it
+    await new Promise((r) => setTimeout(r, flushMs / 2));
+    const noted = performance.now();
+    writer.note(u, 2);
+    await second;
+    // Timers never fire early: the write comes a full flushMs after this ack, not when the
+    // first (cancelled) timer would have fired, half of it after.
+    expect(writes[1]! - noted).toBeGreaterThanOrEqual(flushMs - 2);
+    expect(await acked(u)).toBe(2);
+  });
+
   it('a flush cancels the pending timer: no second, empty write follows', async () => {
     const u = await userWithInbox(2);
     const store = recordingStore();
