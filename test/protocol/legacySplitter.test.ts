@@ -204,6 +204,28 @@ describe('LegacyFrameSplitter', () => {
     expect(splitAll([bytes.slice(0, 10), bytes.slice(10, 999), bytes.slice(999)], 1000)).toEqual([m]);
   });
 
+  it('counts the unread rest of a pushed chunk as buffered until next() takes it', () => {
+    const s = new LegacyFrameSplitter();
+    s.push(enc.encode('{"a":1}\0{"b":22}\0{"c"'));
+    expect(s.bufferedBytes).toBe(21);
+    expect(dec.decode(s.next()!)).toBe('{"a":1}');
+    expect(s.bufferedBytes).toBe(13); // '{"b":22}\0{"c"' still in the chunk
+    expect(dec.decode(s.next()!)).toBe('{"b":22}');
+    expect(s.bufferedBytes).toBe(4);
+    expect(s.next()).toBeUndefined();
+    expect(s.bufferedBytes).toBe(4); // now held as a partial message
+    s.push(enc.encode(':3}\0{'));
+    expect(s.bufferedBytes).toBe(9);
+    expect(dec.decode(s.next()!)).toBe('{"c":3}');
+    expect(s.bufferedBytes).toBe(1);
+  });
+
+  it('checks each message of a chunk against the maximum by its own length', () => {
+    const m = 'x'.repeat(90);
+    // Three messages of 90 bytes in one chunk, maximum 100: none is too large.
+    expect(splitAll([enc.encode(`${m}\0${m}\0${m}\0`)], 100)).toEqual([m, m, m]);
+  });
+
   it('accepts a message of exactly the maximum size', () => {
     const body = 'x'.repeat(100);
     expect(splitAll([enc.encode(`${body}\0`)], 100)).toEqual([body]);
@@ -216,6 +238,7 @@ describe('LegacyFrameSplitter', () => {
     expect(s.next()).toBeUndefined();
     s.push(new Uint8Array(41).fill(0x41));
     const e = expectProtocolError(() => s.next(), 'FRAME_TOO_LARGE');
+    expect(e.message).toBe('legacy message longer than 100 bytes');
     // Sticky: the stream cannot be resynchronised.
     expect(() => s.next()).toThrow(e);
     expect(() => s.push(Uint8Array.of(0))).toThrow(e);
