@@ -7,7 +7,7 @@
  * Exit code 1 when a module scores below 80 %. See docs/MUTATION.md.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 
 /** name → files to mutate (a `:from-to` suffix limits a file to those lines) and the tests that cover them. */
 const GROUPS = {
@@ -70,6 +70,7 @@ mkdirSync('reports/mutation', { recursive: true });
 
 /** Per file: killed (incl. timeouts), survived, no coverage, and the survivors' places. */
 const rows = [];
+const survivors = [];
 for (const name of names) {
   const group = GROUPS[name];
   const tests = group.tests.filter((t) => existsSync(t));
@@ -86,8 +87,16 @@ for (const name of names) {
   }
   const seconds = Math.round((Date.now() - started) / 1000);
   const { files } = JSON.parse(readFileSync(report, 'utf8'));
-  for (const [file, { mutants }] of Object.entries(files)) {
+  for (const [file, { mutants, source }] of Object.entries(files)) {
     const count = (...statuses) => mutants.filter((m) => statuses.includes(m.status)).length;
+    const lines = source.split('\n');
+    for (const m of mutants) {
+      if (m.status !== 'Survived' && m.status !== 'NoCoverage') continue;
+      const line = m.location.start.line;
+      survivors.push(
+        `- ${file}:${line}:${m.location.start.column} ${m.status} ${m.mutatorName}: \`${lines[line - 1].trim()}\` → \`${m.replacement}\``,
+      );
+    }
     const killed = count('Killed', 'Timeout');
     const survived = count('Survived');
     const noCoverage = count('NoCoverage');
@@ -105,6 +114,8 @@ for (const r of rows) {
     `| ${r.group} | ${r.file} | ${pct(r).toFixed(1)} % | ${r.killed} | ${r.survived} | ${r.noCoverage} | ${r.seconds} s |`,
   );
 }
+writeFileSync('reports/mutation/survivors.md', `${survivors.join('\n')}\n`);
+console.log(`\n${survivors.length} surviving mutants listed in reports/mutation/survivors.md`);
 const below = rows.filter((r) => pct(r) < TARGET);
 if (below.length > 0) {
   console.log(`\nBelow ${TARGET} %: ${below.map((r) => r.file).join(', ')}`);
