@@ -58,7 +58,9 @@ const GROUPS = {
 };
 
 const TARGET = 80;
-const wanted = process.argv.slice(2);
+// --report: only print the table (and survivors) from the reports the last runs left.
+const reportOnly = process.argv.includes('--report');
+const wanted = process.argv.slice(2).filter((a) => a !== '--report');
 for (const name of wanted) {
   if (!(name in GROUPS)) {
     console.error(`unknown group ${name}; groups: ${Object.keys(GROUPS).join(', ')}`);
@@ -76,16 +78,21 @@ for (const name of names) {
   const tests = group.tests.filter((t) => existsSync(t));
   const report = `reports/mutation/${name}.json`;
   const started = Date.now();
-  console.log(`\n=== ${name}: ${group.mutate.join(', ')} against ${tests.join(', ')}`);
-  const run = spawnSync('npx', ['stryker', 'run', 'stryker.config.mjs', '--mutate', group.mutate.join(',')], {
-    stdio: ['ignore', 'inherit', 'inherit'],
-    env: { ...process.env, MUTATION_TESTS: tests.join(','), MUTATION_REPORT: report },
-  });
-  if (run.status !== 0 || !existsSync(report)) {
-    console.error(`stryker failed for ${name} (exit ${run.status})`);
-    process.exit(1);
+  if (!reportOnly) {
+    console.log(`\n=== ${name}: ${group.mutate.join(', ')} against ${tests.join(', ')}`);
+    const run = spawnSync('npx', ['stryker', 'run', 'stryker.config.mjs', '--mutate', group.mutate.join(',')], {
+      stdio: ['ignore', 'inherit', 'inherit'],
+      env: { ...process.env, MUTATION_TESTS: tests.join(','), MUTATION_REPORT: report },
+    });
+    if (run.status !== 0 || !existsSync(report)) {
+      console.error(`stryker failed for ${name} (exit ${run.status})`);
+      process.exit(1);
+    }
+  } else if (!existsSync(report)) {
+    console.error(`no report for ${name}: run npm run test:mutation -- ${name}`);
+    continue;
   }
-  const seconds = Math.round((Date.now() - started) / 1000);
+  const seconds = reportOnly ? 0 : Math.round((Date.now() - started) / 1000);
   const { files } = JSON.parse(readFileSync(report, 'utf8'));
   for (const [file, { mutants, source }] of Object.entries(files)) {
     const count = (...statuses) => mutants.filter((m) => statuses.includes(m.status)).length;
