@@ -49,7 +49,7 @@ const GROUPS = {
   },
   model: {
     mutate: ['src/app/model/appendBatch.ts', 'src/app/model/MessageModel.ts'],
-    tests: ['test/store/messages.test.ts'],
+    tests: ['test/store/messages.test.ts', 'test/store/messageEdges.test.ts', 'test/store/concurrency.test.ts'],
   },
   rpc: {
     mutate: ['src/rpc/client/Endpoint.ts', 'src/rpc/client/DeadlineQueue.ts'],
