@@ -29,8 +29,23 @@ function recordingQueue(onExpired?: (c: Call, q: DeadlineQueue<Call>) => void) {
       w.resolve();
     }
   });
+  /** Resolves once `n` entries have expired; fails after 5 s (the deadlines here are all under 1 s). */
   const expired = (n: number) =>
-    order.length >= n ? Promise.resolve() : new Promise<void>((resolve) => waiters.push({ n, resolve }));
+    order.length >= n
+      ? Promise.resolve()
+      : new Promise<void>((resolve, reject) => {
+          const timer = setTimeout(
+            () => reject(new Error(`${order.length} of ${n} expired after 5 s`)),
+            5000,
+          );
+          waiters.push({
+            n,
+            resolve: () => {
+              clearTimeout(timer);
+              resolve();
+            },
+          });
+        });
   return { queue, order, expired, loop };
 }
 
