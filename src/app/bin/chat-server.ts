@@ -82,6 +82,8 @@ async function serve(config: ServerConfig, logger: Logger): Promise<number> {
     highWaterMarkBytes: config.highWaterMarkBytes,
     maxMessageBytes: config.maxMessageBytes,
     messagesPerSecond: config.messagesPerSecond,
+    legacyGapMs: config.legacyGapMs,
+    legacyWriteBytes: config.legacyWriteBytes,
     ...(cluster === null ? {} : { presence: cluster, router: () => cluster }),
     logger,
   });

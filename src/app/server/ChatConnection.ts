@@ -4,6 +4,7 @@ import { LegacyFrameSplitter } from '../protocol/LegacyFrameSplitter.js';
 import { legacyMaySend } from '../protocol/legacyReplies.js';
 import { errorReply } from '../protocol/replies.js';
 import type { ChatSession, CodecKind, SessionTransport } from '../service/ChatSession.js';
+import { LegacyOutbox, type LegacyPacing } from './LegacyOutbox.js';
 
 /** What a connection asks of its server. */
 export interface ConnectionHost {
@@ -12,6 +13,11 @@ export interface ConnectionHost {
   readonly framing: LengthHeaderCodec;
   /** Pending output at which bulk sends (inbox catch-up) wait for the client to read. */
   readonly outputPauseBytes: number;
+  /** Pending output (a legacy session's paced queue included) at which a slow reader is cut off. */
+  readonly highWaterMarkBytes: number;
+  readonly legacyPacing: LegacyPacing;
+  /** Closes a reader too slow for its output (logged). */
+  dropSlowReader(conn: TcpConnection, pendingBytes: number): void;
   openSession(transport: SessionTransport): ChatSession;
   log(level: 'debug' | 'info' | 'warn', message: string): void;
 }
@@ -30,6 +36,8 @@ export class ChatConnection implements SessionTransport {
   lastActive = performance.now();
   idleTimer: TimerId | null = null;
   private splitter: LegacyFrameSplitter | null = null;
+  /** Legacy only: paced output, one message per write. */
+  private outbox: LegacyOutbox | null = null;
   private decided = false;
   private sawFrame = false;
   /** Resolves the pending `whenWritable` promise. */
@@ -53,7 +61,8 @@ export class ChatConnection implements SessionTransport {
       if (buffer.peekInt8() === kBrace) {
         this.kind = 'legacy';
         this.splitter = new LegacyFrameSplitter(this.host.maxMessageBytes);
-        // A classic client never acks: a push counts as delivered once its bytes left (bytesFlushed).
+        this.outbox = new LegacyOutbox(this.conn, this.host.legacyPacing.gapMs);
+        // A classic client never acks: a push counts as delivered once the kernel took its bytes.
         this.conn.trackFlushedBytes();
       }
       this.session = this.host.openSession(this);
@@ -108,9 +117,7 @@ export class ChatConnection implements SessionTransport {
   send(message: object): void {
     if (!this.conn.connected) return;
     if (this.kind === 'legacy') {
-      if (!legacyMaySend((message as { msgid?: unknown }).msgid)) return;
-      const bytes = legacyCodec.encode(message);
-      this.conn.send(bytes);
+      this.sendLegacy(message);
       return;
     }
     let bytes: Uint8Array;
@@ -127,8 +134,28 @@ export class ChatConnection implements SessionTransport {
     this.conn.send(bytes);
   }
 
+  /** One classic message into the paced queue; the queue counts toward the high-water mark. */
+  private sendLegacy(message: object): void {
+    const msgid = (message as { msgid?: unknown }).msgid;
+    if (!legacyMaySend(msgid)) return;
+    const bytes = legacyCodec.encode(message);
+    if (bytes.byteLength > this.host.legacyPacing.maxWriteBytes) {
+      // The service cuts every reply to fit; a bigger one is our bug, and would break the client.
+      this.host.log(
+        'warn',
+        `${this.peer}: legacy reply of ${bytes.byteLength} bytes not sent (msgid ${msgid})`,
+      );
+      return;
+    }
+    const outbox = this.outbox!;
+    outbox.enqueue(bytes, msgid === 6 || msgid === 10);
+    const pending = outbox.queuedBytes + this.conn.pendingOutputBytes();
+    if (pending >= this.host.highWaterMarkBytes) this.host.dropSlowReader(this.conn, pending);
+  }
+
+  /** Bytes accepted so far, in order: those handed to the socket, then those still paced here. */
   bytesQueued(): number {
-    return this.conn.sentBytes();
+    return this.conn.sentBytes() + (this.outbox?.queuedBytes ?? 0);
   }
 
   bytesFlushed(): number {
@@ -139,10 +166,21 @@ export class ChatConnection implements SessionTransport {
     this.conn.forceClose();
   }
 
-  /** Paused above `outputPauseBytes` of pending output, until it has drained or the connection is gone. */
+  /** Logout: a classic session's paced pushes not yet written are not sent after it. */
+  dropQueuedPushes(): void {
+    this.outbox?.dropPushes();
+  }
+
+  /**
+   * Paused above `outputPauseBytes` of pending output, until it has drained or the connection is
+   * gone; a legacy session also while its paced queue is long.
+   */
   whenWritable(): Promise<void> | undefined {
     const conn = this.conn;
-    if (!conn.connected || conn.pendingOutputBytes() < this.host.outputPauseBytes) return undefined;
+    if (!conn.connected) return undefined;
+    const paced = this.outbox?.whenRoom();
+    if (paced !== undefined) return paced;
+    if (conn.pendingOutputBytes() < this.host.outputPauseBytes) return undefined;
     return new Promise((resolve) => {
       this.drained = resolve;
       conn.setWriteCompleteCallback(this.onDrained);
@@ -151,6 +189,7 @@ export class ChatConnection implements SessionTransport {
 
   /** The connection went down: nothing waits for output that will never drain. */
   onDown(): void {
+    this.outbox?.close();
     this.onDrained();
   }
 

@@ -12,6 +12,7 @@ import type { ChatSession, SessionTransport } from '../service/ChatSession.js';
 import { type DeliveryRouter, LocalDeliveryRouter } from '../service/DeliveryRouter.js';
 import { LocalPresence, type Presence } from '../service/Presence.js';
 import { ChatConnection, type ConnectionHost } from './ChatConnection.js';
+import { kDefaultLegacyPacing, type LegacyPacing } from './LegacyOutbox.js';
 import type { Logger } from './logger.js';
 
 export interface ChatServerOptions {
@@ -31,6 +32,10 @@ export interface ChatServerOptions {
   maxMessageBytes?: number;
   /** Chat messages per second per session. Default 2000. */
   messagesPerSecond?: number;
+  /** Least time between two writes to one classic (legacy) session. Default 2 ms. */
+  legacyGapMs?: number;
+  /** Largest write to a classic session, `\0` included (its `recv` buffer). Default 1024. */
+  legacyWriteBytes?: number;
   /** Cluster presence and routing; default single-node, in memory. */
   presence?: Presence;
   router?: (presence: Presence) => DeliveryRouter;
@@ -50,11 +55,12 @@ export class ChatServer implements ConnectionHost {
   readonly framing: LengthHeaderCodec;
   /** Half the high-water mark: bulk sends pause there until drained, well before a slow reader is cut off. */
   readonly outputPauseBytes: number;
+  readonly highWaterMarkBytes: number;
+  readonly legacyPacing: LegacyPacing;
   private readonly tcp: TcpServer;
   private readonly loop: EventLoop;
   private readonly idleTimeoutMs: number;
   private readonly idleLegacy: boolean;
-  private readonly highWaterMark: number;
   private readonly logger: Logger;
   private readonly closing = new Set<Promise<void>>();
   readonly serverId: string;
@@ -69,8 +75,12 @@ export class ChatServer implements ConnectionHost {
     this.loop = options.loop ?? EventLoop.default();
     this.idleTimeoutMs = options.idleTimeoutMs ?? 90_000;
     this.idleLegacy = options.idleTimeoutLegacy ?? false;
-    this.highWaterMark = options.highWaterMarkBytes ?? 8 * 1024 * 1024;
-    this.outputPauseBytes = Math.max(1, Math.floor(this.highWaterMark / 2));
+    this.highWaterMarkBytes = options.highWaterMarkBytes ?? 8 * 1024 * 1024;
+    this.outputPauseBytes = Math.max(1, Math.floor(this.highWaterMarkBytes / 2));
+    this.legacyPacing = {
+      gapMs: options.legacyGapMs ?? kDefaultLegacyPacing.gapMs,
+      maxWriteBytes: options.legacyWriteBytes ?? kDefaultLegacyPacing.maxWriteBytes,
+    };
     this.maxMessageBytes = options.maxMessageBytes ?? Limits.MAX_MESSAGE_BYTES;
     this.framing = new LengthHeaderCodec((conn, frame) => (conn.context as ChatConnection).onFrame(frame), {
       maxFrameSize: this.maxMessageBytes,
@@ -81,6 +91,7 @@ export class ChatServer implements ConnectionHost {
     this.service = new ChatService(store, presence, {
       serverId: this.serverId,
       messagesPerSecond: options.messagesPerSecond,
+      legacyWriteBytes: this.legacyPacing.maxWriteBytes,
       onError: (error, context) => this.logger.log('warn', `${context}: ${describe(error)}`),
     });
     this.service.setRouter(options.router ? options.router(presence) : new LocalDeliveryRouter(presence));
@@ -124,15 +135,21 @@ export class ChatServer implements ConnectionHost {
     this.logger.log(level, message);
   }
 
+  /** A reader this slow would make us buffer without bound; its messages wait in its inbox. */
+  dropSlowReader(conn: TcpConnection, pendingBytes: number): void {
+    if (!conn.connected) return;
+    this.log(
+      'warn',
+      `${conn.peerAddress.toIpPort()}: ${pendingBytes} bytes pending, disconnecting slow reader`,
+    );
+    conn.forceClose();
+  }
+
   private readonly onConnection = (conn: TcpConnection): void => {
     if (conn.connected) {
       const chat = new ChatConnection(conn, this);
       conn.context = chat;
-      conn.setHighWaterMarkCallback((c, pending) => {
-        // A reader this slow would make us buffer without bound; its messages wait in its inbox.
-        this.log('warn', `${c.peerAddress.toIpPort()}: ${pending} bytes pending, disconnecting slow reader`);
-        c.forceClose();
-      }, this.highWaterMark);
+      conn.setHighWaterMarkCallback((c, pending) => this.dropSlowReader(c, pending), this.highWaterMarkBytes);
       if (this.idleTimeoutMs > 0) this.armIdle(conn, chat, this.idleTimeoutMs);
       return;
     }

@@ -11,6 +11,10 @@ export interface ServerConfig {
   highWaterMarkBytes: number;
   maxMessageBytes: number;
   messagesPerSecond: number;
+  /** Least time between two writes to one classic session (ms). */
+  legacyGapMs: number;
+  /** Largest write to a classic session, `\0` included. */
+  legacyWriteBytes: number;
   /** Redis URL: join a cluster of servers sharing one store. */
   redis: string | undefined;
   /** Key/channel prefix in Redis. */
@@ -36,6 +40,10 @@ Options (each also read from the environment variable shown):
                                                                CHAT_HIGH_WATER_MARK (8388608)
   --max-message BYTES      largest frame / legacy message       CHAT_MAX_MESSAGE (1048576)
   --rate MSGS              chat messages per second per session CHAT_RATE (2000)
+  --legacy-gap-ms MS       least time between two writes to one classic client, so that
+                           each recv gets one message (1-1000)  CHAT_LEGACY_GAP_MS (2)
+  --legacy-write-bytes N   largest write to a classic client, its \0 included: the classic
+                           client's recv buffer (1024-1048576)  CHAT_LEGACY_WRITE_BYTES (1024)
   --redis URL              join a cluster: redis://host:port    CHAT_REDIS     (none: single node)
   --redis-prefix PREFIX    Redis key/channel prefix             CHAT_REDIS_PREFIX (chat)
   --workers N              worker processes sharing the port    CHAT_WORKERS
@@ -82,6 +90,12 @@ const FLAGS: Readonly<Record<string, Flag>> = {
   },
   '--max-message': { env: 'CHAT_MAX_MESSAGE', key: 'maxMessageBytes', parse: integer(64, 64 * 1024 * 1024) },
   '--rate': { env: 'CHAT_RATE', key: 'messagesPerSecond', parse: integer(1, 10_000_000) },
+  '--legacy-gap-ms': { env: 'CHAT_LEGACY_GAP_MS', key: 'legacyGapMs', parse: integer(1, 1000) },
+  '--legacy-write-bytes': {
+    env: 'CHAT_LEGACY_WRITE_BYTES',
+    key: 'legacyWriteBytes',
+    parse: integer(1024, 1024 * 1024),
+  },
   '--redis': { env: 'CHAT_REDIS', key: 'redis', parse: text },
   '--redis-prefix': { env: 'CHAT_REDIS_PREFIX', key: 'redisPrefix', parse: text },
   '--workers': { env: 'CHAT_WORKERS', key: 'workers', parse: integer(0, 256) },
@@ -101,6 +115,8 @@ export function parseServerArgs(argv: readonly string[], env: NodeJS.ProcessEnv)
     highWaterMarkBytes: 8 * 1024 * 1024,
     maxMessageBytes: 1024 * 1024,
     messagesPerSecond: 2000,
+    legacyGapMs: 2,
+    legacyWriteBytes: 1024,
     redis: undefined,
     redisPrefix: 'chat',
     workers: undefined,

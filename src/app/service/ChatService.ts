@@ -1,13 +1,8 @@
 import { Dispatcher } from '../../net/index.js';
 import type { ChatStore } from '../model/ChatStore.js';
 import { Errno, errmsgFor } from '../protocol/errno.js';
-import {
-  legacyChatMessage,
-  legacyLoginAck,
-  legacyLoginAckError,
-  legacyRegAck,
-  legacyRegAckError,
-} from '../protocol/legacyReplies.js';
+import { fitLegacyChatMessage, fitLegacyLoginAck, kClassicRecvBytes } from '../protocol/legacyFit.js';
+import { legacyLoginAckError, legacyRegAck, legacyRegAckError } from '../protocol/legacyReplies.js';
 import { allowedBeforeLogin, MsgId } from '../protocol/msgid.js';
 import { errorReply, loginAck } from '../protocol/replies.js';
 import {
@@ -42,6 +37,11 @@ export interface ChatServiceOptions {
   messagesPerSecond?: number;
   /** How long delivery acks are coalesced before being written. Default 50 ms. */
   ackFlushMs?: number;
+  /**
+   * Largest reply to a classic session, `\0` included: login acks and pushes are cut to fit
+   * (docs/DECISIONS.md "Pacing"). Default 1024, the classic client's `recv` buffer.
+   */
+  legacyWriteBytes?: number;
   /** Reports unexpected failures (logging). Default: ignore. */
   onError?: (error: unknown, context: string) => void;
 }
@@ -49,8 +49,8 @@ export interface ChatServiceOptions {
 /** Which reply id carries the errors of each request id (PROTOCOL.md §2); others use ERROR (20). */
 const kAckFor: Readonly<Record<number, number>> = { 1: 2, 3: 16, 4: 5, 6: 11, 7: 13, 8: 14, 9: 15, 10: 12 };
 
-/** Most offline messages put inside a classic LOGIN_MSG_ACK. */
-const kLegacyOfflinePage = 500;
+/** Unread messages read for a classic LOGIN_MSG_ACK: more than ever fit in 1,024 bytes. */
+const kLegacyOfflinePage = 64;
 
 type Handler = (session: ChatSession, req: ChatRequest) => Promise<void> | undefined;
 
@@ -65,6 +65,7 @@ export class ChatService {
   private readonly sessions = new Set<ChatSession>();
   private readonly messagesPerSecond: number;
   private readonly ackFlushMs: number;
+  private readonly legacyWriteBytes: number;
   private readonly acks: AckWriter;
   private readonly reportError: (error: unknown, context: string) => void;
   private router: DeliveryRouter | null = null;
@@ -77,6 +78,7 @@ export class ChatService {
     this.committer = new GroupCommitter(store);
     this.messagesPerSecond = options.messagesPerSecond ?? 2000;
     this.ackFlushMs = options.ackFlushMs ?? 50;
+    this.legacyWriteBytes = options.legacyWriteBytes ?? kClassicRecvBytes;
     this.reportError = options.onError ?? (() => {});
     this.acks = new AckWriter(store.messages, this.ackFlushMs, (error) =>
       this.reportError(error, 'delivery acks'),
@@ -264,13 +266,15 @@ export class ChatService {
       const onInboxError = (error: unknown): void => this.inboxFailed(session, error);
       const backpressure = (): Promise<void> | undefined => session.transport.whenWritable?.();
       if (session.kind === 'legacy') {
-        // The classic client gets its unread messages inside the ack (at most a page, so the ack
-        // stays far below the slow-reader limit); the rest follow as ordinary pushes.
+        // The classic client reads the ack with one recv: it carries the unread messages that fit,
+        // the rest follow as ordinary (paced) pushes, in seq order.
         const unread = await this.store.messages.readInbox(user.id, cursor.ackedSeq, kLegacyOfflinePage);
         const offline = unread.map(pushFromEntry);
-        session.send(legacyLoginAck(user, friends, groups, offline));
-        const last = offline.length > 0 ? offline[offline.length - 1]!.seq : cursor.ackedSeq;
-        if (offline.length > 0) this.noteWritten(session, last);
+        const fitted = fitLegacyLoginAck(user, friends, groups, offline, this.legacyWriteBytes);
+        session.send(fitted.ack);
+        const carried = fitted.offlineCount;
+        const last = carried > 0 ? offline[carried - 1]!.seq : cursor.ackedSeq;
+        if (carried > 0) this.noteWritten(session, last);
         session.inbox = new InboxStream(user.id, last, this.store.messages, sink, onInboxError, backpressure);
       } else {
         this.reply(session, { ...loginAck(user, friends, groups) }, req.reqid);
@@ -420,7 +424,7 @@ export class ChatService {
   // ---- delivery ----
 
   private sendPush(session: ChatSession, push: ChatPushView): void {
-    session.send(session.kind === 'legacy' ? legacyChatMessage(push) : push);
+    session.send(session.kind === 'legacy' ? fitLegacyChatMessage(push, this.legacyWriteBytes) : push);
     // A classic client never acks: a push counts as delivered once written to its socket.
     if (session.kind === 'legacy') this.noteWritten(session, push.seq);
   }
@@ -481,6 +485,8 @@ export class ChatService {
     if (userId === null) return;
     this.promoteFlushed(session);
     session.unflushed = [];
+    // Pushes a classic session has not been written yet are not sent after the logout.
+    session.transport.dropQueuedPushes?.();
     await this.acks.flush();
     session.inbox?.close();
     session.inbox = null;

@@ -27,6 +27,8 @@ export interface SessionTransport {
    */
   bytesQueued?(): number;
   bytesFlushed?(): number;
+  /** Logout: drops pushes accepted by `send` and not yet written (they stay unread). Optional. */
+  dropQueuedPushes?(): void;
   /** A short name for logs. */
   readonly peer: string;
 }

@@ -1,0 +1,207 @@
+/**
+ * Classic clients against the real server, read the way the C++ client reads (one 1,024-byte
+ * recv per read, parsed up to the first `\0`, the rest dropped: test/helpers/classicClient.ts):
+ * bursts, long backlogs and group bursts all arrive, one message per recv, in seq order; replies
+ * too big for one recv are cut to fit (docs/DECISIONS.md "Pacing and what delivered means").
+ */
+import { readFileSync } from 'node:fs';
+import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
+import type { ChatServerProcess } from '../helpers/chatServer.js';
+import { startChatServer } from '../helpers/chatServer.js';
+import { ClassicClient, type ClassicMessage } from '../helpers/classicClient.js';
+import { barrier, Clients, STORES, uniqueName, within } from './support.js';
+
+const MARKER = /…\[truncated from (\d+) chars: log in with a framed client to read it all\]$/;
+
+/** The offline messages of a classic login ack, parsed. */
+const offlineOf = (ack: ClassicMessage): ClassicMessage[] =>
+  ((ack.offlinemsg ?? []) as string[]).map((s) => JSON.parse(s) as ClassicMessage);
+
+const GAP_MS = 20;
+const TEST_MS = 180_000;
+
+const isChat = (m: ClassicMessage): boolean => m.msgid === 6 || m.msgid === 10;
+
+/** Resident set size of a process, in bytes (Linux). */
+function rssOf(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = /VmRSS:\s+(\d+) kB/.exec(status);
+  if (kb === null) throw new Error(`no VmRSS for ${pid}`);
+  return Number(kb[1]) * 1024;
+}
+
+describe.each(STORES)('classic clients get every message, one per recv (%s)', (store) => {
+  let server: ChatServerProcess;
+  const clients = new Clients(() => server);
+  const classics = new Set<ClassicClient>();
+
+  beforeAll(async () => {
+    // A gap well above the 2 ms default: this test process's reads must keep up with the pace on
+    // a loaded machine, as the real client's reading thread must (the default is measured there).
+    server = await startChatServer({ db: store, extraArgs: ['--legacy-gap-ms', String(GAP_MS)] });
+  });
+
+  afterEach(async () => {
+    for (const c of classics) c.destroy();
+    await Promise.all([...classics].map((c) => within(c.closed, 10_000, 'classic close')));
+    classics.clear();
+    await clients.closeAll();
+  });
+
+  afterAll(async () => {
+    await server?.cleanup();
+  });
+
+  async function classic(): Promise<ClassicClient> {
+    const c = await ClassicClient.connect(server.host, server.port);
+    classics.add(c);
+    return c;
+  }
+
+  /** A classic account, registered from its own connection (not logged in). */
+  async function classicAccount(): Promise<{ id: number; name: string }> {
+    const c = await classic();
+    const name = uniqueName('c');
+    const reg = await c.register(name, 'pw');
+    expect(reg).toMatchObject({ msgid: 5, errno: 0 });
+    c.destroy();
+    return { id: reg.id as number, name };
+  }
+
+  /** Logs `account` in on a new classic connection; the ack must fit one recv. */
+  async function classicLogin(account: { id: number; name: string }) {
+    const client = await classic();
+    const ack = await client.login(account.id, 'pw');
+    expect(ack).toMatchObject({ msgid: 2, errno: 0, id: account.id, name: account.name });
+    return { client, ack };
+  }
+
+  /** Nothing the real client would have lost or failed on. */
+  function expectNothingLost(c: ClassicClient): void {
+    expect(c.dropped).toEqual([]);
+    expect(c.unparsed).toEqual([]);
+  }
+
+  test(
+    'a burst of 50 live messages: every one, in order',
+    async () => {
+      const b = await classicLogin(await classicAccount());
+      const a = await clients.loggedIn('json');
+      const texts = Array.from({ length: 50 }, (_, i) => `burst ${i}`);
+      const acks = await Promise.all(texts.map((t) => a.client.sendChat(b.ack.id as number, t)));
+      expect(acks.every((ack) => ack.errno === 0)).toBe(true);
+      const got = await b.client.waitForCount((m) => m.msgid === 6, 50, 30_000);
+      expect(got.map((m) => m.msg)).toEqual(texts);
+      expect(got.every((m) => m.id === a.user.id)).toBe(true);
+      expectNothingLost(b.client);
+    },
+    TEST_MS,
+  );
+
+  test(
+    '200 offline messages: the ack carries what fits one recv, the rest follow in order, once',
+    async () => {
+      const account = await classicAccount();
+      const a = await clients.loggedIn('protobuf');
+      const texts = Array.from({ length: 200 }, (_, i) => `offline ${i} ${'o'.repeat(i % 50)}`);
+      for (const t of texts) expect((await a.client.sendChat(account.id, t)).errno).toBe(0);
+      const b = await classicLogin(account);
+      const carried = offlineOf(b.ack);
+      expect(carried.length).toBeGreaterThan(0);
+      expect(carried.length).toBeLessThan(200);
+      const pushes = await b.client.waitForCount(isChat, 200 - carried.length, 60_000);
+      expect([...carried, ...pushes].map((m) => m.msg)).toEqual(texts);
+      expectNothingLost(b.client);
+      // Delivered once: the next login has nothing unread, and nothing more arrives meanwhile.
+      b.client.send({ msgid: 3, id: account.id });
+      const again = await b.client.login(account.id, 'pw');
+      expect(again).toMatchObject({ msgid: 2, errno: 0 });
+      expect(again).not.toHaveProperty('offlinemsg');
+      expect(b.client.messages.filter(isChat)).toHaveLength(200 - carried.length);
+    },
+    TEST_MS,
+  );
+
+  test(
+    'a 20-message group burst reaches the classic member, in order',
+    async () => {
+      const a = await clients.loggedIn('json');
+      const account = await classicAccount();
+      const b = await classicLogin(account);
+      const groupid = (await a.client.createGroup(uniqueName('g'), 'burst')).groupid;
+      b.client.send({ msgid: 9, id: account.id, groupid });
+      // A registration after the join: its ack means the join was handled.
+      expect((await b.client.register(uniqueName('c'), 'pw')).errno).toBe(0);
+      const texts = Array.from({ length: 20 }, (_, i) => `group ${i}`);
+      const acks = await Promise.all(texts.map((t) => a.client.groupChat(groupid, t)));
+      expect(acks.every((ack) => ack.errno === 0)).toBe(true);
+      const got = await b.client.waitForCount((m) => m.msgid === 10, 20, 30_000);
+      expect(got.map((m) => m.msg)).toEqual(texts);
+      expect(got.every((m) => m.groupid === groupid)).toBe(true);
+      expectNothingLost(b.client);
+    },
+    TEST_MS,
+  );
+
+  test(
+    '500 maximum-size escape-heavy messages lose nothing, arrive cut to fit, and keep the RSS bounded',
+    async () => {
+      const account = await classicAccount();
+      const friend = await clients.loggedIn('json');
+      const stranger = await clients.loggedIn('json');
+      const real = ['before the flood 1', 'before "the" flood 2', 'before the flood 3 😀'];
+      for (const t of real) expect((await friend.client.sendChat(account.id, t)).errno).toBe(0);
+      const flood = '\u0001'.repeat(4096);
+      for (let round = 0; round < 5; round++) {
+        const acks = await Promise.all(
+          Array.from({ length: 100 }, () => stranger.client.sendChat(account.id, flood)),
+        );
+        expect(acks.every((ack) => ack.errno === 0)).toBe(true);
+      }
+      const pid = server.pid!;
+      const before = rssOf(pid);
+      let peak = before;
+      const sampler = setInterval(() => {
+        peak = Math.max(peak, rssOf(pid));
+      }, 20);
+      let got: ClassicMessage[];
+      let b: Awaited<ReturnType<typeof classicLogin>>;
+      try {
+        b = await classicLogin(account);
+        const carried = offlineOf(b.ack);
+        got = [...carried, ...(await b.client.waitForCount(isChat, 503 - carried.length, 90_000))];
+      } finally {
+        clearInterval(sampler);
+      }
+      expectNothingLost(b.client);
+      expect(got.slice(0, 3).map((m) => m.msg)).toEqual(real);
+      const flooded = got.slice(3);
+      expect(flooded).toHaveLength(500);
+      for (const m of flooded) {
+        expect(m.id).toBe(stranger.user.id);
+        const text = m.msg as string;
+        expect(MARKER.exec(text)?.[1]).toBe('4096');
+        expect(text.slice(0, text.search(MARKER))).toMatch(/^\u0001+$/);
+      }
+      // Nothing is held per message beyond one recv's worth: far below the 14 MB the uncut reply was.
+      expect(peak - before).toBeLessThan(48 * 1024 * 1024);
+      // The store keeps the messages whole, and all 503 count as delivered: a framed login of the
+      // same user asking from seq 0 is sent nothing more.
+      b.client.send({ msgid: 3, id: account.id });
+      expect((await b.client.register(uniqueName('c'), 'pw')).errno).toBe(0); // the logout is done
+      const db = await server.openStore();
+      try {
+        const inbox = await db.messages.readInbox(account.id, 0, 1000);
+        expect(inbox).toHaveLength(503);
+        expect(inbox.slice(3).every((e) => e.body === flood)).toBe(true);
+      } finally {
+        await db.close();
+      }
+      const framed = await clients.connect('json');
+      expect((await framed.login(account.id, 'pw', 0)).errno).toBe(0);
+      await barrier(framed);
+      expect(framed.takePushes()).toEqual([]);
+    },
+    TEST_MS,
+  );
+});
