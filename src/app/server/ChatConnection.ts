@@ -23,6 +23,8 @@ export interface ConnectionHost {
 }
 
 const kBrace = 0x7b;
+/** Longest a legacy logout waits for its queued output to reach the kernel. */
+const kLogoutFlushMs = 5000;
 
 /**
  * One client connection of the chat server: picks the codec from the first byte (PROTOCOL.md
@@ -40,8 +42,8 @@ export class ChatConnection implements SessionTransport {
   private outbox: LegacyOutbox | null = null;
   private decided = false;
   private sawFrame = false;
-  /** Resolves the pending `whenWritable` promise. */
-  private drained: (() => void) | null = null;
+  /** Resolve the pending `whenWritable` / `whenFlushed` promises once output has drained. */
+  private drainWaiters: (() => void)[] = [];
 
   constructor(
     private readonly conn: TcpConnection,
@@ -148,7 +150,7 @@ export class ChatConnection implements SessionTransport {
       return;
     }
     const outbox = this.outbox!;
-    outbox.enqueue(bytes, msgid === 6 || msgid === 10);
+    outbox.enqueue(bytes);
     const pending = outbox.queuedBytes + this.conn.pendingOutputBytes();
     if (pending >= this.host.highWaterMarkBytes) this.host.dropSlowReader(this.conn, pending);
   }
@@ -166,9 +168,25 @@ export class ChatConnection implements SessionTransport {
     this.conn.forceClose();
   }
 
-  /** Logout: a classic session's paced pushes not yet written are not sent after it. */
-  dropQueuedPushes(): void {
-    this.outbox?.dropPushes();
+  /**
+   * Legacy logout: resolves once everything queued so far has been taken by the kernel, the
+   * connection is gone, or `kLogoutFlushMs` has passed (a client that stopped reading).
+   */
+  async whenFlushed(): Promise<void> {
+    const outbox = this.outbox;
+    const conn = this.conn;
+    if (outbox === null || !conn.connected) return;
+    let timer: TimerId | null = null;
+    const deadline = new Promise<void>((resolve) => {
+      timer = conn.loop.runAfter(kLogoutFlushMs, resolve);
+    });
+    try {
+      const empty = outbox.whenEmpty();
+      if (empty !== undefined) await Promise.race([empty, deadline]);
+      if (conn.connected && conn.pendingOutputBytes() > 0) await Promise.race([this.drained(), deadline]);
+    } finally {
+      if (timer !== null) conn.loop.cancel(timer);
+    }
   }
 
   /**
@@ -181,9 +199,14 @@ export class ChatConnection implements SessionTransport {
     const paced = this.outbox?.whenRoom();
     if (paced !== undefined) return paced;
     if (conn.pendingOutputBytes() < this.host.outputPauseBytes) return undefined;
+    return this.drained();
+  }
+
+  /** Resolves once pending output has drained to zero (or the connection is gone). */
+  private drained(): Promise<void> {
     return new Promise((resolve) => {
-      this.drained = resolve;
-      conn.setWriteCompleteCallback(this.onDrained);
+      this.drainWaiters.push(resolve);
+      this.conn.setWriteCompleteCallback(this.onDrained);
     });
   }
 
@@ -194,11 +217,9 @@ export class ChatConnection implements SessionTransport {
   }
 
   private readonly onDrained = (): void => {
-    const wake = this.drained;
-    if (wake === null) return;
-    this.drained = null;
+    if (this.drainWaiters.length === 0) return;
     this.conn.setWriteCompleteCallback(null);
-    wake();
+    for (const wake of this.drainWaiters.splice(0)) wake();
   };
 
   pauseInput(): void {

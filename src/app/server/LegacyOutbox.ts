@@ -19,12 +19,6 @@ const kPauseAbove = 32;
 /** …until the queue is down to this many. */
 const kResumeAt = 8;
 
-interface Entry {
-  bytes: Uint8Array;
-  /** A chat push: dropped at a logout instead of being sent after it. */
-  push: boolean;
-}
-
 /**
  * One classic session's output queue: one message per write, `gapMs` apart, each write from its
  * own TimerQueue callback (so no two share a writev or a tick). Each session has its own queue
@@ -35,13 +29,14 @@ interface Entry {
  */
 export class LegacyOutbox {
   /** Written entries before `head` are cleared to undefined (no shift per write). */
-  private queue: Array<Entry | undefined> = [];
+  private queue: Array<Uint8Array | undefined> = [];
   private head = 0;
   private bytes = 0;
   private timer: TimerId | null = null;
   private lastWriteAt = Number.NEGATIVE_INFINITY;
   private closed = false;
-  private roomWaiter: (() => void) | null = null;
+  private roomWaiters: (() => void)[] = [];
+  private emptyWaiters: (() => void)[] = [];
 
   constructor(
     private readonly conn: TcpConnection,
@@ -57,9 +52,9 @@ export class LegacyOutbox {
     return this.queue.length - this.head;
   }
 
-  enqueue(bytes: Uint8Array, push: boolean): void {
+  enqueue(bytes: Uint8Array): void {
     if (this.closed) return;
-    this.queue.push({ bytes, push });
+    this.queue.push(bytes);
     this.bytes += bytes.byteLength;
     this.arm();
   }
@@ -70,29 +65,13 @@ export class LegacyOutbox {
    */
   whenRoom(): Promise<void> | undefined {
     if (this.closed || this.queuedMessages <= kPauseAbove) return undefined;
-    return new Promise((resolve) => {
-      const previous = this.roomWaiter;
-      this.roomWaiter = () => {
-        previous?.();
-        resolve();
-      };
-    });
+    return new Promise((resolve) => this.roomWaiters.push(resolve));
   }
 
-  /** Logout: pushes not yet written are not sent (they stay unread for the next login). */
-  dropPushes(): void {
-    const kept: Entry[] = [];
-    let bytes = 0;
-    for (let i = this.head; i < this.queue.length; i++) {
-      const entry = this.queue[i];
-      if (entry === undefined || entry.push) continue;
-      kept.push(entry);
-      bytes += entry.bytes.byteLength;
-    }
-    this.queue = kept;
-    this.head = 0;
-    this.bytes = bytes;
-    this.wakeIfRoom();
+  /** Undefined when nothing is queued, else resolves once all of it has been written (or dropped at a close). */
+  whenEmpty(): Promise<void> | undefined {
+    if (this.closed || this.queuedMessages === 0) return undefined;
+    return new Promise((resolve) => this.emptyWaiters.push(resolve));
   }
 
   /** The connection is gone: drop everything, release a waiting sender. */
@@ -104,7 +83,7 @@ export class LegacyOutbox {
     this.queue = [];
     this.head = 0;
     this.bytes = 0;
-    this.wakeIfRoom();
+    this.wake();
   }
 
   private arm(): void {
@@ -116,8 +95,8 @@ export class LegacyOutbox {
   private readonly writeOne = (): void => {
     this.timer = null;
     if (this.closed || !this.conn.connected) return;
-    const entry = this.queue[this.head];
-    if (entry === undefined) return;
+    const bytes = this.queue[this.head];
+    if (bytes === undefined) return;
     this.queue[this.head++] = undefined;
     if (this.head === this.queue.length) {
       this.queue.length = 0;
@@ -126,17 +105,20 @@ export class LegacyOutbox {
       this.queue.splice(0, this.head);
       this.head = 0;
     }
-    this.bytes -= entry.bytes.byteLength;
+    this.bytes -= bytes.byteLength;
     this.lastWriteAt = performance.now();
-    this.conn.send(entry.bytes);
-    this.wakeIfRoom();
+    this.conn.send(bytes);
+    this.wake();
     this.arm();
   };
 
-  private wakeIfRoom(): void {
-    const wake = this.roomWaiter;
-    if (wake === null || (!this.closed && this.queuedMessages > kResumeAt)) return;
-    this.roomWaiter = null;
-    wake();
+  private wake(): void {
+    const left = this.closed ? 0 : this.queuedMessages;
+    if (left <= kResumeAt && this.roomWaiters.length > 0) {
+      for (const resolve of this.roomWaiters.splice(0)) resolve();
+    }
+    if (left === 0 && this.emptyWaiters.length > 0) {
+      for (const resolve of this.emptyWaiters.splice(0)) resolve();
+    }
   }
 }

@@ -290,7 +290,7 @@ export class ChatService {
 
   private async logout(session: ChatSession, reqid: ReqId | undefined): Promise<void> {
     await session.inflightChats;
-    await this.endLogin(session);
+    await this.endLogin(session, true);
     if (session.kind !== 'legacy') this.reply(session, { msgid: MsgId.LOGINOUT_ACK, errno: 0 }, reqid);
   }
 
@@ -480,15 +480,22 @@ export class ChatService {
     this.acks.note(session.userId, seq);
   }
 
-  private async endLogin(session: ChatSession): Promise<void> {
+  /**
+   * Ends the login. At a logout (`waitForOutput`) the pushes already sent are given time to reach
+   * the kernel, so that a classic session's paced pushes count as delivered, not sent twice.
+   */
+  private async endLogin(session: ChatSession, waitForOutput = false): Promise<void> {
     const userId = session.userId;
     if (userId === null) return;
+    session.inbox?.close();
+    if (waitForOutput && session.unflushed.length > 0) {
+      await session.transport.whenFlushed?.();
+      // The connection closed meanwhile: closeSession has ended this login.
+      if (session.userId !== userId) return;
+    }
     this.promoteFlushed(session);
     session.unflushed = [];
-    // Pushes a classic session has not been written yet are not sent after the logout.
-    session.transport.dropQueuedPushes?.();
     await this.acks.flush();
-    session.inbox?.close();
     session.inbox = null;
     session.userId = null;
     session.deliveredSeq = 0;

@@ -27,8 +27,11 @@ export interface SessionTransport {
    */
   bytesQueued?(): number;
   bytesFlushed?(): number;
-  /** Logout: drops pushes accepted by `send` and not yet written (they stay unread). Optional. */
-  dropQueuedPushes?(): void;
+  /**
+   * Resolves once what `send` accepted has been taken by the kernel, the connection is gone, or
+   * the transport gave up waiting (a logout counts a classic session's last pushes). Optional.
+   */
+  whenFlushed?(): Promise<void>;
   /** A short name for logs. */
   readonly peer: string;
 }
