@@ -38,7 +38,12 @@ describe.each(STORES)('classic clients get every message, one per recv (%s)', (s
   beforeAll(async () => {
     // A gap well above the 2 ms default: this test process's reads must keep up with the pace on
     // a loaded machine, as the real client's reading thread must (the default is measured there).
-    server = await startChatServer({ db: store, extraArgs: ['--legacy-gap-ms', String(GAP_MS)] });
+    // A 64 KiB high-water mark: a backlog far bigger than that must still be delivered, the
+    // catch-up waiting on the paced queue instead of filling it past the mark.
+    server = await startChatServer({
+      db: store,
+      extraArgs: ['--legacy-gap-ms', String(GAP_MS), '--high-water-mark', String(64 * 1024)],
+    });
   });
 
   afterEach(async () => {
