@@ -11,7 +11,7 @@ import { startChatServer } from '../helpers/chatServer.js';
 import { ClassicClient, type ClassicMessage } from '../helpers/classicClient.js';
 import { barrier, Clients, STORES, uniqueName, within } from './support.js';
 
-const MARKER = /…\[truncated from (\d+) chars: log in with a framed client to read it all\]$/;
+const MARKER = /…\[truncated from (\d+) chars for the classic client\]$/;
 
 /** The offline messages of a classic login ack, parsed. */
 const offlineOf = (ack: ClassicMessage): ClassicMessage[] =>

@@ -26,9 +26,12 @@ function literalBytes(s: string): number {
   return Buffer.byteLength(JSON.stringify(s), 'utf8');
 }
 
-/** Appended to a message cut to fit; says how long the whole one is and where to read it. */
+/**
+ * Appended to a message cut to fit (docs/DECISIONS.md "Pacing"): says that it was cut and how long
+ * the whole one is. The store keeps it whole; framed sessions are sent it whole.
+ */
 export function truncationMarker(fullChars: number): string {
-  return `…[truncated from ${fullChars} chars: log in with a framed client to read it all]`;
+  return `…[truncated from ${fullChars} chars for the classic client]`;
 }
 
 /**

@@ -437,9 +437,9 @@ export class ChatService {
   }
 
   /**
-   * A classic client never acks: what was sent to it counts as delivered once it has left this
-   * process for the socket. Output still queued here when the connection is force-closed (a
-   * slow reader) is discarded, so those messages stay unacknowledged for the next login.
+   * A classic client never acks: what was sent to it counts as delivered once the kernel has
+   * taken all of its bytes. Output still queued when the connection is cut (the paced queue, or
+   * pending in the socket) is discarded, so those messages stay unacknowledged for the next login.
    */
   private noteWritten(session: ChatSession, seq: number): void {
     const transport = session.transport;
@@ -460,7 +460,7 @@ export class ChatService {
     }
   }
 
-  /** Every unflushed seq whose bytes have left the process counts as delivered. */
+  /** Every unflushed seq whose bytes the kernel has taken counts as delivered. */
   private promoteFlushed(session: ChatSession): void {
     const flushed = session.transport.bytesFlushed?.();
     const pending = session.unflushed;
