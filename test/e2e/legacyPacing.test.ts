@@ -17,7 +17,7 @@ const MARKER = /…\[truncated from (\d+) chars for the classic client\]$/;
 const offlineOf = (ack: ClassicMessage): ClassicMessage[] =>
   ((ack.offlinemsg ?? []) as string[]).map((s) => JSON.parse(s) as ClassicMessage);
 
-const GAP_MS = 20;
+const GAP_MS = 100;
 const TEST_MS = 180_000;
 
 const isChat = (m: ClassicMessage): boolean => m.msgid === 6 || m.msgid === 10;
@@ -36,8 +36,9 @@ describe.each(STORES)('classic clients get every message, one per recv (%s)', (s
   const classics = new Set<ClassicClient>();
 
   beforeAll(async () => {
-    // A gap well above the 2 ms default: this test process's reads must keep up with the pace on
-    // a loaded machine, as the real client's reading thread must (the default is measured there).
+    // A gap far above the 2 ms default: the classic reader must read each message before the next
+    // arrives, which on a loaded 2-core machine (other test runs, benches) can take tens of ms.
+    // The default is what the real client needs on an idle one (docs/DECISIONS.md).
     // A 64 KiB high-water mark: a backlog far bigger than that must still be delivered, the
     // catch-up waiting on the paced queue instead of filling it past the mark.
     server = await startChatServer({
@@ -57,15 +58,15 @@ describe.each(STORES)('classic clients get every message, one per recv (%s)', (s
     await server?.cleanup();
   });
 
-  async function classic(): Promise<ClassicClient> {
-    const c = await ClassicClient.connect(server.host, server.port);
+  async function classic(on = server, stream = false): Promise<ClassicClient> {
+    const c = await ClassicClient.connect(on.host, on.port, { stream });
     classics.add(c);
     return c;
   }
 
   /** A classic account, registered from its own connection (not logged in). */
-  async function classicAccount(): Promise<{ id: number; name: string }> {
-    const c = await classic();
+  async function classicAccount(on = server): Promise<{ id: number; name: string }> {
+    const c = await classic(on);
     const name = uniqueName('c');
     const reg = await c.register(name, 'pw');
     expect(reg).toMatchObject({ msgid: 5, errno: 0 });
@@ -74,8 +75,8 @@ describe.each(STORES)('classic clients get every message, one per recv (%s)', (s
   }
 
   /** Logs `account` in on a new classic connection; the ack must fit one recv. */
-  async function classicLogin(account: { id: number; name: string }) {
-    const client = await classic();
+  async function classicLogin(account: { id: number; name: string }, on = server, stream = false) {
+    const client = await classic(on, stream);
     const ack = await client.login(account.id, 'pw');
     expect(ack).toMatchObject({ msgid: 2, errno: 0, id: account.id, name: account.name });
     return { client, ack };
@@ -151,63 +152,73 @@ describe.each(STORES)('classic clients get every message, one per recv (%s)', (s
   test(
     '500 maximum-size escape-heavy messages lose nothing, arrive cut to fit, and keep the RSS bounded',
     async () => {
-      const account = await classicAccount();
-      const friend = await clients.loggedIn('json');
-      const stranger = await clients.loggedIn('json');
-      const real = ['before the flood 1', 'before "the" flood 2', 'before the flood 3 😀'];
-      for (const t of real) expect((await friend.client.sendChat(account.id, t)).errno).toBe(0);
-      const flood = '\u0001'.repeat(4096);
-      for (let round = 0; round < 5; round++) {
-        const acks = await Promise.all(
-          Array.from({ length: 100 }, () => stranger.client.sendChat(account.id, flood)),
-        );
-        expect(acks.every((ack) => ack.errno === 0)).toBe(true);
-      }
-      const pid = server.pid!;
-      const before = rssOf(pid);
-      let peak = before;
-      const sampler = setInterval(() => {
-        peak = Math.max(peak, rssOf(pid));
-      }, 20);
-      let got: ClassicMessage[];
-      let b: Awaited<ReturnType<typeof classicLogin>>;
+      // Its own server at the default pace, read by a stream reader: this is about what is sent
+      // (every message, each in one write that fits the classic recv), not about read timing.
+      const on = await startChatServer({ db: store, extraArgs: ['--high-water-mark', String(64 * 1024)] });
+      const onClients = new Clients(() => on);
       try {
-        b = await classicLogin(account);
-        const carried = offlineOf(b.ack);
-        got = [...carried, ...(await b.client.waitForCount(isChat, 503 - carried.length, 90_000))];
+        const account = await classicAccount(on);
+        const friend = await onClients.loggedIn('json');
+        const stranger = await onClients.loggedIn('json');
+        const real = ['before the flood 1', 'before "the" flood 2', 'before the flood 3 😀'];
+        for (const t of real) expect((await friend.client.sendChat(account.id, t)).errno).toBe(0);
+        const flood = '\u0001'.repeat(4096);
+        for (let round = 0; round < 5; round++) {
+          const acks = await Promise.all(
+            Array.from({ length: 100 }, () => stranger.client.sendChat(account.id, flood)),
+          );
+          expect(acks.every((ack) => ack.errno === 0)).toBe(true);
+        }
+        const pid = on.pid!;
+        const before = rssOf(pid);
+        let peak = before;
+        const sampler = setInterval(() => {
+          peak = Math.max(peak, rssOf(pid));
+        }, 20);
+        let got: ClassicMessage[];
+        let b: Awaited<ReturnType<typeof classicLogin>>;
+        try {
+          b = await classicLogin(account, on, true);
+          const carried = offlineOf(b.ack);
+          got = [...carried, ...(await b.client.waitForCount(isChat, 503 - carried.length, 90_000))];
+        } finally {
+          clearInterval(sampler);
+        }
+        expect(b.client.unparsed).toEqual([]);
+        expect(b.client.largestMessage).toBeLessThanOrEqual(1024);
+        expect(got.slice(0, 3).map((m) => m.msg)).toEqual(real);
+        const cut = got.slice(3);
+        expect(cut).toHaveLength(500);
+        for (const m of cut) {
+          expect(m.id).toBe(stranger.user.id);
+          const text = m.msg as string;
+          expect(MARKER.exec(text)?.[1]).toBe('4096');
+          const kept = text.slice(0, text.search(MARKER));
+          expect(kept.length).toBeGreaterThan(0);
+          expect(kept).toBe('\u0001'.repeat(kept.length));
+        }
+        // Nothing is held per message beyond one recv's worth: far below the 14 MB the uncut reply was.
+        expect(peak - before).toBeLessThan(48 * 1024 * 1024);
+        // The store keeps the messages whole, and all 503 count as delivered: a framed login of the
+        // same user asking from seq 0 is sent nothing more.
+        b.client.send({ msgid: 3, id: account.id });
+        expect((await b.client.register(uniqueName('c'), 'pw')).errno).toBe(0); // the logout is done
+        const db = await on.openStore();
+        try {
+          const inbox = await db.messages.readInbox(account.id, 0, 1000);
+          expect(inbox).toHaveLength(503);
+          expect(inbox.slice(3).every((e) => e.body === flood)).toBe(true);
+        } finally {
+          await db.close();
+        }
+        const framed = await onClients.connect('json');
+        expect((await framed.login(account.id, 'pw', 0)).errno).toBe(0);
+        await barrier(framed);
+        expect(framed.takePushes()).toEqual([]);
       } finally {
-        clearInterval(sampler);
+        await onClients.closeAll();
+        await on.cleanup();
       }
-      expectNothingLost(b.client);
-      expect(got.slice(0, 3).map((m) => m.msg)).toEqual(real);
-      const flooded = got.slice(3);
-      expect(flooded).toHaveLength(500);
-      for (const m of flooded) {
-        expect(m.id).toBe(stranger.user.id);
-        const text = m.msg as string;
-        expect(MARKER.exec(text)?.[1]).toBe('4096');
-        const kept = text.slice(0, text.search(MARKER));
-        expect(kept.length).toBeGreaterThan(0);
-        expect(kept).toBe('\u0001'.repeat(kept.length));
-      }
-      // Nothing is held per message beyond one recv's worth: far below the 14 MB the uncut reply was.
-      expect(peak - before).toBeLessThan(48 * 1024 * 1024);
-      // The store keeps the messages whole, and all 503 count as delivered: a framed login of the
-      // same user asking from seq 0 is sent nothing more.
-      b.client.send({ msgid: 3, id: account.id });
-      expect((await b.client.register(uniqueName('c'), 'pw')).errno).toBe(0); // the logout is done
-      const db = await server.openStore();
-      try {
-        const inbox = await db.messages.readInbox(account.id, 0, 1000);
-        expect(inbox).toHaveLength(503);
-        expect(inbox.slice(3).every((e) => e.body === flood)).toBe(true);
-      } finally {
-        await db.close();
-      }
-      const framed = await clients.connect('json');
-      expect((await framed.login(account.id, 'pw', 0)).errno).toBe(0);
-      await barrier(framed);
-      expect(framed.takePushes()).toEqual([]);
     },
     TEST_MS,
   );
