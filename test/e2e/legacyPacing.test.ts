@@ -129,6 +129,30 @@ describe.each(STORES)('classic clients get every message, one per recv (%s)', (s
   );
 
   test(
+    'a logout while pushes are still paced: each message is shown once, before or after it',
+    async () => {
+      const account = await classicAccount();
+      const b = await classicLogin(account);
+      const a = await clients.loggedIn('json');
+      const texts = Array.from({ length: 30 }, (_, i) => `paced ${i}`);
+      const acks = await Promise.all(texts.map((t) => a.client.sendChat(account.id, t)));
+      expect(acks.every((ack) => ack.errno === 0)).toBe(true);
+      await b.client.waitFor((m) => m.msg === 'paced 0', 30_000, 'the first push');
+      // Most of the burst is still in the paced queue when the logout and the next login arrive.
+      b.client.send({ msgid: 3, id: account.id });
+      expect(await b.client.login(account.id, 'pw')).toMatchObject({ msgid: 2, errno: 0 });
+      // A last message behind everything: whatever was sent twice would be in front of it.
+      expect((await a.client.sendChat(account.id, 'last')).errno).toBe(0);
+      await b.client.waitFor((m) => m.msg === 'last', 30_000, 'the last push');
+      // What the user saw, in order: pushes, and the unread messages inside each login ack.
+      const shown = b.client.messages.flatMap((m) => (m.msgid === 2 ? offlineOf(m) : isChat(m) ? [m] : []));
+      expect(shown.map((m) => m.msg)).toEqual([...texts, 'last']);
+      expectNothingLost(b.client);
+    },
+    TEST_MS,
+  );
+
+  test(
     'a 20-message group burst reaches the classic member, in order',
     async () => {
       const a = await clients.loggedIn('json');
