@@ -49,7 +49,7 @@ export interface ChatServiceOptions {
 /** Which reply id carries the errors of each request id (PROTOCOL.md §2); others use ERROR (20). */
 const kAckFor: Readonly<Record<number, number>> = { 1: 2, 3: 16, 4: 5, 6: 11, 7: 13, 8: 14, 9: 15, 10: 12 };
 
-/** Unread messages read for a classic LOGIN_MSG_ACK: more than ever fit in 1,024 bytes. */
+/** Unread messages read for a classic LOGIN_MSG_ACK (far more than fit the default 1,024 bytes). */
 const kLegacyOfflinePage = 64;
 
 type Handler = (session: ChatSession, req: ChatRequest) => Promise<void> | undefined;
