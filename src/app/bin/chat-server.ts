@@ -121,6 +121,8 @@ async function serve(config: ServerConfig, logger: Logger): Promise<number> {
       trustedAddresses: config.trustedAddresses,
     },
     maxAnonymousConnections: config.maxAnonymousConnections,
+    legacyGapMs: config.legacyGapMs,
+    legacyWriteBytes: config.legacyWriteBytes,
     ...(cluster === null ? {} : { presence: cluster, router: () => cluster }),
     logger,
     ...(metrics === undefined ? {} : { metrics }),
