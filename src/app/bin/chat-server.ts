@@ -11,6 +11,8 @@ import { parseServerArgs, SERVER_HELP, type ServerConfig } from '../server/confi
 import { createLogger, type Logger } from '../server/logger.js';
 import { ChatMetrics } from '../server/metrics.js';
 import { type MetricsEndpoint, startMetricsEndpoint } from '../server/metricsEndpoint.js';
+import { LocalDeliveryRouter } from '../service/DeliveryRouter.js';
+import { createLocalServices } from '../services/LocalMessageService.js';
 import { openStore } from '../store/openStore.js';
 
 const describe = (error: unknown): string => (error instanceof Error ? error.message : String(error));
@@ -104,18 +106,22 @@ async function serve(config: ServerConfig, logger: Logger): Promise<number> {
     config.metricsPort === undefined
       ? undefined
       : new ChatMetrics(cluster === null ? {} : { redisConnected: () => cluster.connected });
-  const server = new ChatServer(store, {
-    host: config.host,
-    port: config.port,
-    serverId,
-    idleTimeoutMs: config.idleTimeoutMs,
-    highWaterMarkBytes: config.highWaterMarkBytes,
-    maxMessageBytes: config.maxMessageBytes,
-    messagesPerSecond: config.messagesPerSecond,
-    ...(cluster === null ? {} : { presence: cluster, router: () => cluster }),
-    logger,
-    ...(metrics === undefined ? {} : { metrics }),
-  });
+  const server = new ChatServer(
+    ({ presence, onBatch }) =>
+      createLocalServices(store, { router: cluster ?? new LocalDeliveryRouter(presence), onBatch }),
+    {
+      host: config.host,
+      port: config.port,
+      serverId,
+      idleTimeoutMs: config.idleTimeoutMs,
+      highWaterMarkBytes: config.highWaterMarkBytes,
+      maxMessageBytes: config.maxMessageBytes,
+      messagesPerSecond: config.messagesPerSecond,
+      ...(cluster === null ? {} : { presence: cluster }),
+      logger,
+      ...(metrics === undefined ? {} : { metrics }),
+    },
+  );
   let listen: string;
   try {
     listen = (await server.start()).toIpPort();

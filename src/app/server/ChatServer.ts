@@ -5,12 +5,11 @@ import {
   type TcpConnection,
   TcpServer,
 } from '../../net/index.js';
-import type { ChatStore } from '../model/ChatStore.js';
 import { Limits } from '../protocol/errno.js';
 import { ChatService } from '../service/ChatService.js';
 import type { ChatSession, CodecKind, SessionTransport } from '../service/ChatSession.js';
-import { type DeliveryRouter, LocalDeliveryRouter } from '../service/DeliveryRouter.js';
 import { LocalPresence, type Presence } from '../service/Presence.js';
+import type { ChatServices } from '../services/ChatServices.js';
 import { ChatConnection, type ConnectionHost } from './ChatConnection.js';
 import type { Logger } from './logger.js';
 import type { ChatMetrics } from './metrics.js';
@@ -33,9 +32,8 @@ export interface ChatServerOptions {
   maxMessageBytes?: number;
   /** Chat messages per second per session. Default 2000. */
   messagesPerSecond?: number;
-  /** Cluster presence and routing; default single-node, in memory. */
+  /** Cluster presence; default single-node, in memory. */
   presence?: Presence;
-  router?: (presence: Presence) => DeliveryRouter;
   loop?: EventLoop;
   logger: Logger;
   /** Where counters and histograms go (`--metrics-port`). Default: none. */
@@ -44,12 +42,20 @@ export interface ChatServerOptions {
 
 const kDefaultPort = 6000;
 
+/** What the server hands the code that builds its services (they route to its presence). */
+export interface ServicesWiring {
+  presence: Presence;
+  /** For metrics: a commit batch of `size` messages took `durationMs`. */
+  onBatch: (size: number, durationMs: number) => void;
+}
+
 /**
  * The chat server: the net library's TcpServer in front, the ChatService behind, one
  * ChatConnection per client between them.
  */
 export class ChatServer implements ConnectionHost {
   readonly service: ChatService;
+  private readonly services: ChatServices;
   readonly maxMessageBytes: number;
   readonly framing: LengthHeaderCodec;
   /** Half the high-water mark: bulk sends pause there until drained, well before a slow reader is cut off. */
@@ -66,7 +72,8 @@ export class ChatServer implements ConnectionHost {
   readonly serverId: string;
 
   constructor(
-    private readonly store: ChatStore,
+    /** Builds the business services (in-process for chat-server, remote for chat-gateway). */
+    makeServices: (wiring: ServicesWiring) => ChatServices,
     options: ChatServerOptions,
   ) {
     const host = options.host ?? '127.0.0.1';
@@ -85,13 +92,16 @@ export class ChatServer implements ConnectionHost {
     });
     this.serverId = options.serverId ?? `${host}:${port}`;
     const presence = options.presence ?? new LocalPresence();
-    this.service = new ChatService(store, presence, {
+    this.services = makeServices({
+      presence,
+      onBatch: (size, durationMs) => this.observer.batchCommitted(size, durationMs),
+    });
+    this.service = new ChatService(this.services, presence, {
       serverId: this.serverId,
       messagesPerSecond: options.messagesPerSecond,
       onError: (error, context) => this.observer.serviceError(error, context),
       events: this.observer,
     });
-    this.service.setRouter(options.router ? options.router(presence) : new LocalDeliveryRouter(presence));
     this.tcp = new TcpServer({ name: 'chat', host, port, loop: this.loop, noDelay: true });
     this.tcp.setConnectionCallback(this.onConnection);
     this.tcp.setMessageCallback((conn, buffer, at) => (conn.context as ChatConnection).onBytes(buffer, at));
@@ -99,7 +109,7 @@ export class ChatServer implements ConnectionHost {
 
   /** Clears this server's stale sessions (a previous crash), then listens. */
   async start(): Promise<InetAddress> {
-    const stale = await this.store.users.resetServer(this.serverId);
+    const stale = await this.services.users.resetServer(this.serverId);
     if (stale > 0) this.log('info', `marked ${stale} stale session(s) of ${this.serverId} offline`);
     return this.tcp.start();
   }

@@ -1,5 +1,4 @@
 import { Dispatcher } from '../../net/index.js';
-import type { ChatStore } from '../model/ChatStore.js';
 import { Errno, errmsgFor } from '../protocol/errno.js';
 import {
   legacyChatMessage,
@@ -25,12 +24,12 @@ import {
   type ReqId,
 } from '../protocol/requests.js';
 import type { ChatPushView } from '../protocol/views.js';
+import type { ChatServices } from '../services/ChatServices.js';
 import { AckWriter } from './AckWriter.js';
 import { ChatSession, type SessionTransport } from './ChatSession.js';
 import { formatChatTime } from './clock.js';
-import type { DeliveryRouter } from './DeliveryRouter.js';
 import { errnoOf } from './errnoOf.js';
-import { type ChatJob, GroupCommitter } from './GroupCommitter.js';
+import type { ChatJob } from './GroupCommitter.js';
 import { InboxStream, pushFromEntry } from './InboxStream.js';
 import type { Presence } from './Presence.js';
 import { RateLimiter } from './RateLimiter.js';
@@ -63,25 +62,21 @@ type Handler = (session: ChatSession, req: ChatRequest) => Promise<void> | undef
  * classic reply shapes.
  */
 export class ChatService {
-  readonly committer: GroupCommitter;
   private readonly table: Dispatcher<number, [ChatSession, ChatRequest], Promise<void> | undefined>;
   private readonly sessions = new Set<ChatSession>();
   private readonly messagesPerSecond: number;
   private readonly ackFlushMs: number;
   private readonly acks: AckWriter;
   private readonly reportError: (error: unknown, context: string) => void;
-  private router: DeliveryRouter | null = null;
   private readonly events: ServiceEvents;
 
   constructor(
-    private readonly store: ChatStore,
+    /** The business services, in this process (chat-server) or over RPC (chat-gateway). */
+    private readonly store: ChatServices,
     private readonly presence: Presence,
     private readonly options: ChatServiceOptions,
   ) {
     this.events = options.events ?? NO_SERVICE_EVENTS;
-    this.committer = new GroupCommitter(store, {
-      onBatch: (size, durationMs) => this.events.batchCommitted(size, durationMs),
-    });
     this.messagesPerSecond = options.messagesPerSecond ?? 2000;
     this.ackFlushMs = options.ackFlushMs ?? 50;
     this.reportError = options.onError ?? (() => {});
@@ -108,11 +103,6 @@ export class ChatService {
     on<PingRequest>(MsgId.PING, (s, r) => this.ping(s, r));
   }
 
-  /** Where committed messages are routed (local sessions, or the cluster). Set before serving. */
-  setRouter(router: DeliveryRouter): void {
-    this.router = router;
-  }
-
   openSession(transport: SessionTransport): ChatSession {
     const limiter = new RateLimiter(this.messagesPerSecond, this.messagesPerSecond * 2);
     const session = new ChatSession(transport, this.handleMessage, limiter);
@@ -130,7 +120,7 @@ export class ChatService {
 
   /** Waits for every accepted chat message to be committed and every ack to be written. */
   async flush(): Promise<void> {
-    await this.committer.drain();
+    await this.store.messages.drain();
     await this.acks.flush();
   }
 
@@ -327,7 +317,8 @@ export class ChatService {
       time: req.time ?? formatChatTime(),
     };
     const senderName = session.userName;
-    const done = this.committer.submit(job).then((result) => {
+    // The message service commits and routes the pushes to the recipients' servers.
+    const done = this.store.messages.submit(job, senderName).then((result) => {
       if (!result.ok) {
         if (result.errno === Errno.UNAVAILABLE) this.reportError(new Error(result.errmsg), 'commit');
         this.replyError(session, req.msgid, result.errno, result.errmsg, req.reqid);
@@ -339,38 +330,9 @@ export class ChatService {
         this.reply(session, ack, req.reqid);
       }
       this.events.messageAcked(performance.now() - acceptedAt);
-      if (result.deliveries.length > 0) this.route(job, senderName, result.mid, result.deliveries);
     });
     session.inflightChats = done;
     return undefined;
-  }
-
-  private route(
-    job: ChatJob,
-    name: string,
-    mid: number,
-    deliveries: { userId: number; seq: number }[],
-  ): void {
-    const router = this.router;
-    if (router === null) return;
-    router.route(
-      deliveries.map(({ userId, seq }) => ({
-        userId,
-        push:
-          job.kind === 'one'
-            ? { msgid: 6, mid, seq, id: job.sender, name, toid: job.target, msg: job.body, time: job.time }
-            : {
-                msgid: 10,
-                mid,
-                seq,
-                id: job.sender,
-                name,
-                groupid: job.target,
-                msg: job.body,
-                time: job.time,
-              },
-      })),
-    );
   }
 
   private async addFriend(session: ChatSession, req: AddFriendRequest): Promise<void> {
