@@ -13,18 +13,28 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { chatServerBin } from '../../src/app/cluster/paths.js';
+import { chatGatewayBin, chatServerBin, chatServiceBin } from '../../src/app/cluster/paths.js';
 import type { ChatStore } from '../../src/app/model/ChatStore.js';
 import { openStore } from '../../src/app/store/openStore.js';
 import { createTestDatabase, type StoreKind, type TestDatabase } from './db.js';
+import { startZooKeeper, type ZooKeeperHandle } from './zookeeper.js';
 
 export const REPO_ROOT = resolve(import.meta.dirname, '../..');
 export const CHAT_SERVER_BIN = chatServerBin();
+export const CHAT_GATEWAY_BIN = chatGatewayBin();
+export const CHAT_SERVICE_BIN = chatServiceBin();
+
+/**
+ * What the e2e suites run against: chat-server over one store, or 'distributed': a chat-gateway
+ * in front of a chat-service process (all four services) over MySQL, found through a private
+ * ZooKeeper, presence and pushes through Redis. The suites do not tell them apart.
+ */
+export type ServerTarget = StoreKind | 'distributed';
 
 export interface StartChatServerOptions {
-  db: StoreKind;
+  db: ServerTarget;
   /** More command-line flags (e.g. `['--idle-timeout', '1']`). */
   extraArgs?: readonly string[];
   /** Environment additions; CHAT_* variables of the test's own environment are not inherited. */
@@ -41,7 +51,7 @@ export interface ExitInfo {
 }
 
 export interface ChatServerProcess {
-  readonly kind: StoreKind;
+  readonly kind: ServerTarget;
   /** Address of the current run (a restart may move to another port if the old one is taken). */
   readonly host: string;
   readonly port: number;
@@ -92,16 +102,34 @@ interface Run {
   port: number;
 }
 
+/** The command line of one run on `port` (binary first), given the run's extra flags. */
+type CommandLine = (port: number, extraArgs: readonly string[]) => string[];
+
 class SpawnedChatServer implements ChatServerProcess {
   private run: Run | null = null;
   private log = '';
   private cleaned = false;
 
   constructor(
-    readonly kind: StoreKind,
+    readonly kind: ServerTarget,
     private readonly db: TestDatabase,
     readonly serverId: string,
     private readonly options: StartChatServerOptions,
+    private readonly commandLine: CommandLine = (port, extraArgs) => [
+      CHAT_SERVER_BIN,
+      '--host',
+      '127.0.0.1',
+      '--port',
+      String(port),
+      '--db',
+      db.url,
+      '--log-level',
+      options.logLevel ?? 'warn',
+      '--server-id',
+      serverId,
+      ...(options.extraArgs ?? []),
+      ...extraArgs,
+    ],
   ) {}
 
   get host(): string {
@@ -140,8 +168,9 @@ class SpawnedChatServer implements ChatServerProcess {
 
   /** Spawns one run; rejects (after killing it) when it does not print "listening on" in time. */
   async spawnRun(port: number, extraArgs: readonly string[]): Promise<void> {
-    if (!existsSync(CHAT_SERVER_BIN)) {
-      throw new Error(`${CHAT_SERVER_BIN} is missing: run 'npm run build' first`);
+    const bin = this.commandLine(port, extraArgs)[0]!;
+    if (!existsSync(bin)) {
+      throw new Error(`${bin} is missing: run 'npm run build' first`);
     }
     installExitHook();
     // Other test runs on this machine may be rebuilding dist/ right now (`npm test` builds first):
@@ -159,21 +188,7 @@ class SpawnedChatServer implements ChatServerProcess {
   }
 
   private async spawnOnce(port: number, extraArgs: readonly string[]): Promise<void> {
-    const args = [
-      CHAT_SERVER_BIN,
-      '--host',
-      '127.0.0.1',
-      '--port',
-      String(port),
-      '--db',
-      this.db.url,
-      '--log-level',
-      this.options.logLevel ?? 'warn',
-      '--server-id',
-      this.serverId,
-      ...(this.options.extraArgs ?? []),
-      ...extraArgs,
-    ];
+    const args = this.commandLine(port, extraArgs);
     const child = spawn(process.execPath, args, {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: childEnv(this.options.env),
@@ -270,6 +285,7 @@ class SpawnedChatServer implements ChatServerProcess {
 
 /** Starts the chat server on a free port over a fresh database of the given kind. */
 export async function startChatServer(options: StartChatServerOptions): Promise<ChatServerProcess> {
+  if (options.db === 'distributed') return startDistributedUnit(options);
   const db = await createTestDatabase(options.db);
   const serverId = `e2e-${process.pid}-${randomBytes(4).toString('hex')}`;
   const server = new SpawnedChatServer(options.db, db, serverId, options);
@@ -280,4 +296,157 @@ export async function startChatServer(options: StartChatServerOptions): Promise<
     throw error;
   }
   return server;
+}
+
+// ------------------------------------------------------------------------------ distributed
+
+/** One ZooKeeper per test process, shared by its units (each under its own registry root). */
+let zooKeeper: Promise<ZooKeeperHandle> | null = null;
+
+function sharedZooKeeper(): Promise<ZooKeeperHandle> {
+  if (zooKeeper === null) {
+    zooKeeper = startZooKeeper();
+    // Its JVM is killed with the test process (zookeeper.ts); its data directory goes too.
+    void zooKeeper.then(
+      (zk) => process.once('exit', () => rmSync(zk.dataDir, { recursive: true, force: true })),
+      () => {},
+    );
+  }
+  return zooKeeper;
+}
+
+/** The value of `--name` in `args` (the last one wins, as in the bins). */
+function flagValue(args: readonly string[], name: string): string | undefined {
+  let value: string | undefined;
+  args.forEach((arg, i) => {
+    if (arg === name) value = args[i + 1];
+    else if (arg.startsWith(`${name}=`)) value = arg.slice(name.length + 1);
+  });
+  return value;
+}
+
+const kRedisUrl = 'redis://127.0.0.1:6379';
+
+/**
+ * A gateway and a chat-service process over one MySQL database: `stop`, `kill`, `restart` act
+ * on the gateway (the process clients see), `cleanup` on both.
+ */
+class DistributedUnit implements ChatServerProcess {
+  readonly kind = 'distributed' as const;
+  private cleaned = false;
+
+  constructor(
+    private readonly gateway: SpawnedChatServer,
+    private readonly service: SpawnedChatServer,
+    private readonly db: TestDatabase,
+  ) {}
+
+  get host(): string {
+    return this.gateway.host;
+  }
+  get port(): number {
+    return this.gateway.port;
+  }
+  get dbUrl(): string {
+    return this.db.url;
+  }
+  get serverId(): string {
+    return this.gateway.serverId;
+  }
+  get pid(): number | undefined {
+    return this.gateway.pid;
+  }
+  output(): string {
+    return `${this.gateway.output()}${this.service.output()}`;
+  }
+  alive(): boolean {
+    return this.gateway.alive();
+  }
+  exited(): Promise<ExitInfo> {
+    return this.gateway.exited();
+  }
+  stop(graceMs?: number): Promise<number | null> {
+    return this.gateway.stop(graceMs);
+  }
+  kill(): Promise<void> {
+    return this.gateway.kill();
+  }
+  restart(extraArgs?: readonly string[]): Promise<void> {
+    return this.gateway.restart(extraArgs);
+  }
+  openStore(): Promise<ChatStore> {
+    return openStore(this.db.url, { connectionLimit: 2 });
+  }
+  async cleanup(): Promise<void> {
+    if (this.cleaned) return;
+    this.cleaned = true;
+    await this.gateway.kill();
+    await this.service.stop();
+    await this.db.drop();
+  }
+}
+
+async function startDistributedUnit(options: StartChatServerOptions): Promise<ChatServerProcess> {
+  const zk = await sharedZooKeeper();
+  const db = await createTestDatabase('mysql');
+  const unit = `${process.pid}-${randomBytes(4).toString('hex')}`;
+  const registryRoot = `/e2e-${unit}`;
+  const extra = options.extraArgs ?? [];
+  // A suite that names its own Redis or prefix gets it for the whole unit (pushes must find it).
+  const redis = flagValue(extra, '--redis') ?? kRedisUrl;
+  const prefix = flagValue(extra, '--redis-prefix') ?? `e2e-${unit}`;
+  const logLevel = options.logLevel ?? 'warn';
+  const service = new SpawnedChatServer('distributed', db, `svc-${unit}`, options, (port) => [
+    CHAT_SERVICE_BIN,
+    '--services',
+    'user,friend,group,message',
+    '--host',
+    '127.0.0.1',
+    '--port',
+    String(port),
+    '--zookeeper',
+    zk.connectString,
+    '--registry-root',
+    registryRoot,
+    '--db',
+    db.url,
+    '--redis',
+    redis,
+    '--redis-prefix',
+    prefix,
+    '--log-level',
+    logLevel,
+  ]);
+  const gatewayId = `e2e-gw-${unit}`;
+  const gateway = new SpawnedChatServer('distributed', db, gatewayId, options, (port, extraArgs) => [
+    CHAT_GATEWAY_BIN,
+    '--host',
+    '127.0.0.1',
+    '--port',
+    String(port),
+    '--zookeeper',
+    zk.connectString,
+    '--registry-root',
+    registryRoot,
+    '--redis',
+    redis,
+    '--redis-prefix',
+    prefix,
+    '--log-level',
+    logLevel,
+    '--server-id',
+    gatewayId,
+    ...extra,
+    ...extraArgs,
+  ]);
+  try {
+    await service.spawnRun(0, []);
+    await gateway.spawnRun(0, []);
+  } catch (error) {
+    await gateway.kill().catch(() => {});
+    await service.kill().catch(() => {});
+    await db.drop().catch(() => {});
+    throw error;
+  }
+  return new DistributedUnit(gateway, service, db);
 }

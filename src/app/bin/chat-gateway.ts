@@ -91,7 +91,9 @@ async function serve(
   try {
     listen = (await server.start()).toIpPort();
   } catch (error) {
-    process.stderr.write(`chat-gateway: cannot start on ${config.host}:${config.port}: ${describe(error)}\n`);
+    process.stderr.write(
+      `chat-gateway: cannot listen on ${config.host}:${config.port}: ${describe(error)}\n`,
+    );
     await cluster.stop();
     await channel.close();
     return 1;
@@ -152,8 +154,8 @@ async function main(): Promise<number> {
       ? '--zookeeper is required (see --help)'
       : config.redis === undefined
         ? '--redis is required (presence and push routing across gateways)'
-        : config.db !== undefined || config.workers !== undefined
-          ? '--db and --workers are chat-server options; the gateway has no store'
+        : config.db !== undefined || (config.workers ?? 0) > 0
+          ? '--db and --workers (above 0) are chat-server options: the gateway has no store and serves from one process'
           : null;
   const rpcTimeoutMs = Number(own.taken.get('--rpc-timeout') ?? '5000');
   const waitSeconds = Number(own.taken.get('--wait-services') ?? '30');

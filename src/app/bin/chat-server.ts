@@ -11,7 +11,6 @@ import { parseServerArgs, SERVER_HELP, type ServerConfig } from '../server/confi
 import { createLogger, type Logger } from '../server/logger.js';
 import { ChatMetrics } from '../server/metrics.js';
 import { type MetricsEndpoint, startMetricsEndpoint } from '../server/metricsEndpoint.js';
-import { LocalDeliveryRouter } from '../service/DeliveryRouter.js';
 import { createLocalServices } from '../services/LocalMessageService.js';
 import { openStore } from '../store/openStore.js';
 
@@ -106,22 +105,18 @@ async function serve(config: ServerConfig, logger: Logger): Promise<number> {
     config.metricsPort === undefined
       ? undefined
       : new ChatMetrics(cluster === null ? {} : { redisConnected: () => cluster.connected });
-  const server = new ChatServer(
-    ({ presence, onBatch }) =>
-      createLocalServices(store, { router: cluster ?? new LocalDeliveryRouter(presence), onBatch }),
-    {
-      host: config.host,
-      port: config.port,
-      serverId,
-      idleTimeoutMs: config.idleTimeoutMs,
-      highWaterMarkBytes: config.highWaterMarkBytes,
-      maxMessageBytes: config.maxMessageBytes,
-      messagesPerSecond: config.messagesPerSecond,
-      ...(cluster === null ? {} : { presence: cluster }),
-      logger,
-      ...(metrics === undefined ? {} : { metrics }),
-    },
-  );
+  const server = new ChatServer(({ onBatch }) => createLocalServices(store, { onBatch }), {
+    host: config.host,
+    port: config.port,
+    serverId,
+    idleTimeoutMs: config.idleTimeoutMs,
+    highWaterMarkBytes: config.highWaterMarkBytes,
+    maxMessageBytes: config.maxMessageBytes,
+    messagesPerSecond: config.messagesPerSecond,
+    ...(cluster === null ? {} : { presence: cluster, router: () => cluster }),
+    logger,
+    ...(metrics === undefined ? {} : { metrics }),
+  });
   let listen: string;
   try {
     listen = (await server.start()).toIpPort();

@@ -54,11 +54,11 @@ async function serve(config: ServiceConfig, logger: Logger): Promise<number> {
     else if (kind === 'friend') provider.notifyService(definition, friendProvider(store.friends));
     else if (kind === 'group') provider.notifyService(definition, groupProvider(store.groups));
     else {
-      const router = new RedisPushPublisher(redis!, {
+      const publisher = new RedisPushPublisher(redis!, {
         prefix: config.redisPrefix,
         log: (level, message) => logger.log(level, message),
       });
-      messages = new LocalMessageService(store, { router });
+      messages = new LocalMessageService(store, { router: publisher });
       provider.notifyService(definition, messageProvider(messages));
     }
   }

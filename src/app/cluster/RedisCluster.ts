@@ -1,5 +1,4 @@
 import { Redis } from 'ioredis';
-import type { ChatPushView } from '../protocol/views.js';
 import type { ChatSession } from '../service/ChatSession.js';
 import type { Delivery, DeliveryRouter } from '../service/DeliveryRouter.js';
 import type { Presence } from '../service/Presence.js';

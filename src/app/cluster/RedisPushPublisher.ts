@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import type { Delivery, DeliveryRouter } from '../service/DeliveryRouter.js';
+import type { Delivery } from '../service/DeliveryRouter.js';
 
 /** What goes on a server's channel: user id and the push for that user. */
 export interface PushNotification {
@@ -20,8 +20,8 @@ export interface RedisPushPublisherOptions {
  * MGET and one PUBLISH per server. Used by RedisCluster for recipients on other servers, and
  * by the message service of the distributed deployment for every recipient.
  */
-export class RedisPushPublisher implements DeliveryRouter {
-  private queued: Delivery[] = [];
+export class RedisPushPublisher {
+  private queued: { d: Delivery; except: string | null }[] = [];
   private scheduled = false;
 
   constructor(
@@ -29,8 +29,9 @@ export class RedisPushPublisher implements DeliveryRouter {
     private readonly options: RedisPushPublisherOptions,
   ) {}
 
-  route(deliveries: readonly Delivery[]): void {
-    for (const d of deliveries) this.queued.push(d);
+  /** Publishes each push to its recipient's server, unless that is `exceptServer` (it has them). */
+  route(deliveries: readonly Delivery[], exceptServer: string | null = null): void {
+    for (const d of deliveries) this.queued.push({ d, except: exceptServer });
     if (this.queued.length === 0 || this.scheduled) return;
     this.scheduled = true;
     setImmediate(() => {
@@ -41,14 +42,15 @@ export class RedisPushPublisher implements DeliveryRouter {
     });
   }
 
-  private async publish(batch: Delivery[]): Promise<void> {
+  private async publish(batch: { d: Delivery; except: string | null }[]): Promise<void> {
     const prefix = this.options.prefix;
     try {
-      const servers = await this.redis.mget(batch.map((d) => `${prefix}:presence:${d.userId}`));
+      const servers = await this.redis.mget(batch.map(({ d }) => `${prefix}:presence:${d.userId}`));
       const byServer = new Map<string, PushNotification[]>();
-      batch.forEach((d, i) => {
+      batch.forEach(({ d, except }, i) => {
         const server = servers[i];
         if (server === null || server === undefined) return; // offline: the inbox has it for the next login
+        if (server === except) return; // the message's own server pushed it already
         const list = byServer.get(server);
         if (list === undefined) byServer.set(server, [{ u: d.userId, p: d.push }]);
         else list.push({ u: d.userId, p: d.push });

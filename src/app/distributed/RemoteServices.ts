@@ -123,17 +123,18 @@ class RemoteMessageService implements MessageService {
     private readonly opts: CallOptions,
   ) {}
 
-  submit(job: ChatJob, senderName: string): Promise<ChatJobResult> {
-    const pending = this.submitOnce(job, senderName);
+  submit(job: ChatJob, senderName: string, origin: string): Promise<ChatJobResult> {
+    const pending = this.submitOnce(job, senderName, origin);
     this.inFlight.add(pending);
     void pending.finally(() => this.inFlight.delete(pending));
     return pending;
   }
 
-  private async submitOnce(job: ChatJob, senderName: string): Promise<ChatJobResult> {
+  private async submitOnce(job: ChatJob, senderName: string, origin: string): Promise<ChatJobResult> {
     const request = {
       sender: job.sender,
       sender_name: senderName,
+      origin,
       has_cmid: job.cmid !== null,
       cmid: job.cmid ?? '',
       kind: job.kind,

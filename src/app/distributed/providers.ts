@@ -97,6 +97,7 @@ export function messageProvider(messages: MessageService): ServiceImpl<MessageSe
           time: r.time,
         },
         r.sender_name,
+        r.origin,
       );
       if (!result.ok)
         return { errno: result.errno, errmsg: result.errmsg, mid: 0, duplicate: false, deliveries: [] };

@@ -75,6 +75,7 @@ export interface MemberIdsReply extends ReplyStatus {
 export interface SubmitRequest {
   sender: number;
   sender_name: string;
+  origin: string;
   has_cmid: boolean;
   cmid: string;
   kind: string;

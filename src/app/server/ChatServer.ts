@@ -8,6 +8,7 @@ import {
 import { Limits } from '../protocol/errno.js';
 import { ChatService } from '../service/ChatService.js';
 import type { ChatSession, CodecKind, SessionTransport } from '../service/ChatSession.js';
+import { type DeliveryRouter, LocalDeliveryRouter } from '../service/DeliveryRouter.js';
 import { LocalPresence, type Presence } from '../service/Presence.js';
 import type { ChatServices } from '../services/ChatServices.js';
 import { ChatConnection, type ConnectionHost } from './ChatConnection.js';
@@ -32,8 +33,10 @@ export interface ChatServerOptions {
   maxMessageBytes?: number;
   /** Chat messages per second per session. Default 2000. */
   messagesPerSecond?: number;
-  /** Cluster presence; default single-node, in memory. */
+  /** Cluster presence and routing; default single-node, in memory. */
   presence?: Presence;
+  /** Where this server routes committed messages. Default: its local sessions. */
+  router?: (presence: Presence) => DeliveryRouter;
   loop?: EventLoop;
   logger: Logger;
   /** Where counters and histograms go (`--metrics-port`). Default: none. */
@@ -102,6 +105,7 @@ export class ChatServer implements ConnectionHost {
       onError: (error, context) => this.observer.serviceError(error, context),
       events: this.observer,
     });
+    this.service.setRouter(options.router ? options.router(presence) : new LocalDeliveryRouter(presence));
     this.tcp = new TcpServer({ name: 'chat', host, port, loop: this.loop, noDelay: true });
     this.tcp.setConnectionCallback(this.onConnection);
     this.tcp.setMessageCallback((conn, buffer, at) => (conn.context as ChatConnection).onBytes(buffer, at));

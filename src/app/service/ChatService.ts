@@ -27,7 +27,9 @@ import type { ChatPushView } from '../protocol/views.js';
 import type { ChatServices } from '../services/ChatServices.js';
 import { AckWriter } from './AckWriter.js';
 import { ChatSession, type SessionTransport } from './ChatSession.js';
+import { pushOf } from './chatPush.js';
 import { formatChatTime } from './clock.js';
+import type { DeliveryRouter } from './DeliveryRouter.js';
 import { errnoOf } from './errnoOf.js';
 import type { ChatJob } from './GroupCommitter.js';
 import { InboxStream, pushFromEntry } from './InboxStream.js';
@@ -68,6 +70,7 @@ export class ChatService {
   private readonly ackFlushMs: number;
   private readonly acks: AckWriter;
   private readonly reportError: (error: unknown, context: string) => void;
+  private router: DeliveryRouter | null = null;
   private readonly events: ServiceEvents;
 
   constructor(
@@ -101,6 +104,15 @@ export class ChatService {
     on<AddGroupRequest>(MsgId.ADD_GROUP_MSG, (s, r) => this.joinGroup(s, r));
     on<DeliverAckRequest>(MsgId.DELIVER_ACK, (s, r) => this.deliverAck(s, r));
     on<PingRequest>(MsgId.PING, (s, r) => this.ping(s, r));
+  }
+
+  /**
+   * Where this server routes committed messages right after the sender's ack: local sessions,
+   * or the cluster. (In the distributed server the message service publishes to the other
+   * gateways; this router reaches the recipients on this one.) Set before serving.
+   */
+  setRouter(router: DeliveryRouter): void {
+    this.router = router;
   }
 
   openSession(transport: SessionTransport): ChatSession {
@@ -317,8 +329,8 @@ export class ChatService {
       time: req.time ?? formatChatTime(),
     };
     const senderName = session.userName;
-    // The message service commits and routes the pushes to the recipients' servers.
-    const done = this.store.messages.submit(job, senderName).then((result) => {
+    // The message service commits; recipients held by other servers are its to reach.
+    const done = this.store.messages.submit(job, senderName, this.options.serverId).then((result) => {
       if (!result.ok) {
         if (result.errno === Errno.UNAVAILABLE) this.reportError(new Error(result.errmsg), 'commit');
         this.replyError(session, req.msgid, result.errno, result.errmsg, req.reqid);
@@ -330,9 +342,21 @@ export class ChatService {
         this.reply(session, ack, req.reqid);
       }
       this.events.messageAcked(performance.now() - acceptedAt);
+      if (result.deliveries.length > 0) this.route(job, senderName, result.mid, result.deliveries);
     });
     session.inflightChats = done;
     return undefined;
+  }
+
+  private route(
+    job: ChatJob,
+    name: string,
+    mid: number,
+    deliveries: { userId: number; seq: number }[],
+  ): void {
+    const router = this.router;
+    if (router === null) return;
+    router.route(deliveries.map(({ userId, seq }) => ({ userId, push: pushOf(job, name, mid, seq) })));
   }
 
   private async addFriend(session: ChatSession, req: AddFriendRequest): Promise<void> {

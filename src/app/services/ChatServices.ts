@@ -45,10 +45,12 @@ export interface InboxCursor {
 
 export interface MessageService {
   /**
-   * Commits a chat message (group commit, dedupe by (sender, cmid)) and routes a push to every
-   * online recipient. `senderName` goes into the pushes. Never rejects: failures are results.
+   * Commits a chat message (group commit, dedupe by (sender, cmid)). Never rejects: failures
+   * are results. The caller, server `origin`, pushes to the recipients it holds itself right
+   * after the sender's ack (as chat-server always did); a message service serving several
+   * gateways routes the pushes for recipients held elsewhere (`senderName` goes into them).
    */
-  submit(job: ChatJob, senderName: string): Promise<ChatJobResult>;
+  submit(job: ChatJob, senderName: string, origin: string): Promise<ChatJobResult>;
   readInbox(userId: number, afterSeq: number, limit: number): Promise<InboxEntry[]>;
   cursor(userId: number): Promise<InboxCursor>;
   /** user id → highest delivered seq; cursors only move forward. */
