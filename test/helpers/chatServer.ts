@@ -328,18 +328,16 @@ function flagValue(args: readonly string[], name: string): string | undefined {
 const kRedisUrl = 'redis://127.0.0.1:6379';
 
 /**
- * A gateway and a chat-service process over one MySQL database: `stop`, `kill`, `restart` act
- * on the gateway (the process clients see), `cleanup` on both.
+ * The 'distributed' target as one ChatServerProcess: `stop`, `kill`, `restart` act on the
+ * gateway (the process clients see), `cleanup` on the whole deployment.
  */
 class DistributedUnit implements ChatServerProcess {
   readonly kind = 'distributed' as const;
-  private cleaned = false;
+  private readonly gateway: ChatServerProcess;
 
-  constructor(
-    private readonly gateway: SpawnedChatServer,
-    private readonly service: SpawnedChatServer,
-    private readonly db: TestDatabase,
-  ) {}
+  constructor(private readonly deployment: DistributedDeployment) {
+    this.gateway = deployment.gateways[0]!;
+  }
 
   get host(): string {
     return this.gateway.host;
@@ -348,7 +346,7 @@ class DistributedUnit implements ChatServerProcess {
     return this.gateway.port;
   }
   get dbUrl(): string {
-    return this.db.url;
+    return this.deployment.dbUrl;
   }
   get serverId(): string {
     return this.gateway.serverId;
@@ -357,7 +355,7 @@ class DistributedUnit implements ChatServerProcess {
     return this.gateway.pid;
   }
   output(): string {
-    return `${this.gateway.output()}${this.service.output()}`;
+    return this.deployment.output();
   }
   alive(): boolean {
     return this.gateway.alive();
@@ -375,78 +373,125 @@ class DistributedUnit implements ChatServerProcess {
     return this.gateway.restart(extraArgs);
   }
   openStore(): Promise<ChatStore> {
-    return openStore(this.db.url, { connectionLimit: 2 });
+    return this.deployment.openStore();
   }
-  async cleanup(): Promise<void> {
-    if (this.cleaned) return;
-    this.cleaned = true;
-    await this.gateway.kill();
-    await this.service.stop();
-    await this.db.drop();
+  cleanup(): Promise<void> {
+    return this.deployment.cleanup();
   }
 }
 
-async function startDistributedUnit(options: StartChatServerOptions): Promise<ChatServerProcess> {
+export interface DistributedDeployment {
+  /** The gateways, in order; each a ChatServerProcess (stop/kill/restart act on that gateway). */
+  readonly gateways: readonly ChatServerProcess[];
+  readonly zookeeper: string;
+  readonly registryRoot: string;
+  readonly redisUrl: string;
+  readonly redisPrefix: string;
+  readonly dbUrl: string;
+  output(): string;
+  openStore(): Promise<ChatStore>;
+  cleanup(): Promise<void>;
+}
+
+export interface StartDistributedOptions extends Omit<StartChatServerOptions, 'db'> {
+  /** Default 1. */
+  gateways?: number;
+  /** One entry per chat-service process, its --services list. Default ['user,friend,group,message']. */
+  services?: readonly string[];
+}
+
+/** Gateways and chat-service processes over one fresh MySQL database (see ServerTarget). */
+export async function startDistributed(
+  options: StartDistributedOptions = {},
+): Promise<DistributedDeployment> {
   const zk = await sharedZooKeeper();
   const db = await createTestDatabase('mysql');
   const unit = `${process.pid}-${randomBytes(4).toString('hex')}`;
   const registryRoot = `/e2e-${unit}`;
   const extra = options.extraArgs ?? [];
+  const startOptions: StartChatServerOptions = { ...options, db: 'distributed' };
   // A suite that names its own Redis or prefix gets it for the whole unit (pushes must find it).
   const redis = flagValue(extra, '--redis') ?? kRedisUrl;
   const prefix = flagValue(extra, '--redis-prefix') ?? `e2e-${unit}`;
   const logLevel = options.logLevel ?? 'warn';
-  const service = new SpawnedChatServer('distributed', db, `svc-${unit}`, options, (port) => [
-    CHAT_SERVICE_BIN,
-    '--services',
-    'user,friend,group,message',
-    '--host',
-    '127.0.0.1',
-    '--port',
-    String(port),
-    '--zookeeper',
-    zk.connectString,
-    '--registry-root',
+  const services = (options.services ?? ['user,friend,group,message']).map(
+    (list, k) =>
+      new SpawnedChatServer('distributed', db, `svc-${unit}-${k}`, startOptions, (port) => [
+        CHAT_SERVICE_BIN,
+        '--services',
+        list,
+        '--host',
+        '127.0.0.1',
+        '--port',
+        String(port),
+        '--zookeeper',
+        zk.connectString,
+        '--registry-root',
+        registryRoot,
+        '--db',
+        db.url,
+        '--redis',
+        redis,
+        '--redis-prefix',
+        prefix,
+        '--log-level',
+        logLevel,
+      ]),
+  );
+  const gateways = Array.from({ length: options.gateways ?? 1 }, (_, k) => {
+    const gatewayId = `e2e-gw-${unit}-${k}`;
+    return new SpawnedChatServer('distributed', db, gatewayId, startOptions, (port, extraArgs) => [
+      CHAT_GATEWAY_BIN,
+      '--host',
+      '127.0.0.1',
+      '--port',
+      String(port),
+      '--zookeeper',
+      zk.connectString,
+      '--registry-root',
+      registryRoot,
+      '--redis',
+      redis,
+      '--redis-prefix',
+      prefix,
+      '--log-level',
+      logLevel,
+      '--server-id',
+      gatewayId,
+      ...extra,
+      ...extraArgs,
+    ]);
+  });
+  let cleaned = false;
+  const deployment: DistributedDeployment = {
+    gateways,
+    zookeeper: zk.connectString,
     registryRoot,
-    '--db',
-    db.url,
-    '--redis',
-    redis,
-    '--redis-prefix',
-    prefix,
-    '--log-level',
-    logLevel,
-  ]);
-  const gatewayId = `e2e-gw-${unit}`;
-  const gateway = new SpawnedChatServer('distributed', db, gatewayId, options, (port, extraArgs) => [
-    CHAT_GATEWAY_BIN,
-    '--host',
-    '127.0.0.1',
-    '--port',
-    String(port),
-    '--zookeeper',
-    zk.connectString,
-    '--registry-root',
-    registryRoot,
-    '--redis',
-    redis,
-    '--redis-prefix',
-    prefix,
-    '--log-level',
-    logLevel,
-    '--server-id',
-    gatewayId,
-    ...extra,
-    ...extraArgs,
-  ]);
+    redisUrl: redis,
+    redisPrefix: prefix,
+    dbUrl: db.url,
+    output: () => [...gateways, ...services].map((p) => p.output()).join(''),
+    openStore: () => openStore(db.url, { connectionLimit: 2 }),
+    async cleanup() {
+      if (cleaned) return;
+      cleaned = true;
+      await Promise.all(gateways.map((g) => g.kill()));
+      await Promise.all(services.map((p) => p.stop()));
+      await db.drop();
+    },
+  };
   try {
-    await service.spawnRun(0, []);
-    await gateway.spawnRun(0, []);
+    await Promise.all(services.map((p) => p.spawnRun(0, [])));
+    await Promise.all(gateways.map((g) => g.spawnRun(0, [])));
   } catch (error) {
-    await gateway.kill().catch(() => {});
-    await service.kill().catch(() => {});
-    await db.drop().catch(() => {});
+    await deployment.cleanup().catch(() => {});
     throw error;
   }
-  return new DistributedUnit(gateway, service, db);
+  return deployment;
+}
+
+/** The 'distributed' target: one gateway in front of one chat-service process with all four services. */
+async function startDistributedUnit(options: StartChatServerOptions): Promise<ChatServerProcess> {
+  const deployment = await startDistributed({ ...options, gateways: 1 });
+  return new DistributedUnit(deployment);
 }
