@@ -22,6 +22,8 @@ export interface LocalDistributedOptions {
   /** Private directory for ZooKeeper's data and Nginx's config, pid and logs. */
   prefix: string;
   onOutput?: (name: string, line: string) => void;
+  /** More chat-gateway flags for every gateway (e.g. `['--rate', '1000000']`). */
+  extraGatewayArgs?: readonly string[];
 }
 
 export interface LocalDistributed {
