@@ -125,27 +125,34 @@ describe('two gateways, services in separate processes', () => {
       await watcher.connect();
       await watcher.psubscribe(`${unit.redisPrefix}:server:*`);
       watcher.on('pmessage', (_pattern: string, channel: string) => seen.push(channel));
-      const a = await connect(0);
-      const b = await connect(1);
-      const c = await connect(0);
+      // a and c on gateway 1, b on gateway 2, in one group: one commit, one routing of both pushes.
+      const [a, b, c] = [await connect(0), await connect(1), await connect(0)];
       const [ua, ub, uc] = [await register(a), await register(b), await register(c)];
-      await login(a, ua);
-      await login(b, ub);
-      await login(c, uc);
-      expect((await a.sendChat(ub.id, 'remote')).errno).toBe(0);
-      expect((await a.sendChat(uc.id, 'local')).errno).toBe(0);
+      for (const [client, user] of [
+        [a, ua],
+        [b, ub],
+        [c, uc],
+      ] as const)
+        await login(client, user);
+      const group = await a.createGroup(uniqueName('g'), 'routing');
+      expect((await b.joinGroup(group.groupid)).errno).toBe(0);
+      expect((await c.joinGroup(group.groupid)).errno).toBe(0);
+      expect((await a.groupChat(group.groupid, 'to b and c')).errno).toBe(0);
       await b.waitForPushes(1, 15_000);
       await c.waitForPushes(1, 15_000);
-      // A publish reaches every subscriber alike: the watcher has it once b has its push.
+      const gateway = (k: number) => `${unit.redisPrefix}:server:${unit.gateways[k]!.serverId}`;
       await within(
         (async () => {
-          while (seen.length < 1) await new Promise((r) => setTimeout(r, 20));
+          while (!seen.includes(gateway(1))) await new Promise((r) => setTimeout(r, 20));
         })(),
         10_000,
-        'the watcher to see the publish',
+        "the watcher to see the publish to b's gateway",
       );
-      const gateway = (k: number) => `${unit.redisPrefix}:server:${unit.gateways[k]!.serverId}`;
-      // The push to b went to gateway 2's channel only; c's (same gateway as a) went nowhere.
+      // Barrier: Redis answers this PING after every message it had queued for the watcher, so
+      // a publish to another channel in the same batch would be in `seen` by now.
+      await watcher.ping();
+      // b's push went to gateway 2's channel only; c's (on a's gateway) was pushed by that
+      // gateway itself and published nowhere.
       expect(seen).toEqual([gateway(1)]);
     } finally {
       watcher.disconnect();
