@@ -10,6 +10,9 @@ import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import { ChatClient } from '../../src/app/client/ChatClient.js';
 import { distPath } from '../../src/app/cluster/paths.js';
+import { chatServiceDefinition } from '../../src/app/distributed/serviceProto.js';
+import type { UserServiceRpc } from '../../src/app/distributed/wireTypes.js';
+import { ClassicRpcChannel, createStub } from '../../src/rpc/index.js';
 import { barrier, expectSeqs, login, register, type User, uniqueName, within } from '../e2e/support.js';
 import { type DistributedDeployment, startDistributed } from '../helpers/chatServer.js';
 
@@ -175,5 +178,29 @@ describe('two gateways, services in separate processes', () => {
     );
     expect(new Set(messageProviders).size).toBe(2);
     expect(stdout).toContain('Submit');
+  });
+
+  test('the classic mprpc format reaches the user service: Register and Login found through the classic znodes', async () => {
+    // What the C++ consumer does: look /UserService/<Method> up in ZooKeeper, one connection
+    // per call, the classic header, the bare response read until the provider closes.
+    const classic = new ClassicRpcChannel({ zookeeper: unit.zookeeper });
+    try {
+      const users = createStub<UserServiceRpc>(classic, chatServiceDefinition('user'));
+      const name = uniqueName('classic');
+      const registered = await users.Register({ name, password: 'classic-pw' }, { timeoutMs: 15_000 });
+      expect(registered.errno).toBe(0);
+      expect(registered.id).toBeGreaterThan(0);
+      const taken = await users.Register({ name, password: 'x' }, { timeoutMs: 15_000 });
+      expect(taken.errno).toBe(7);
+      const ok = await users.Login({ id: registered.id, password: 'classic-pw' }, { timeoutMs: 15_000 });
+      expect(ok).toMatchObject({ errno: 0, found: true, id: registered.id, name });
+      const wrong = await users.Login({ id: registered.id, password: 'nope' }, { timeoutMs: 15_000 });
+      expect(wrong.found).toBe(false);
+      // The same account, through a gateway.
+      const client = await connect(1, 'protobuf');
+      await login(client, { id: registered.id, name, password: 'classic-pw' });
+    } finally {
+      await classic.close();
+    }
   });
 });
