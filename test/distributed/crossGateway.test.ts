@@ -203,4 +203,38 @@ describe('two gateways, services in separate processes', () => {
       await classic.close();
     }
   });
+
+  // Last in the file: it kills one of the two message nodes.
+  test('a message node killed mid-stream: sends with a cmid are retried on the other node, stored and delivered once', async () => {
+    const a = await connect(0, 'protobuf');
+    const b = await connect(1, 'json');
+    const [ua, ub] = [await register(a), await register(b)];
+    await login(a, ua);
+    await login(b, ub);
+    const total = 300;
+    const acks: { errno: number; mid?: number }[] = [];
+    let killed: Promise<void> | null = null;
+    for (let start = 0; start < total; start += 20) {
+      const batch = Array.from({ length: Math.min(20, total - start) }, (_, k) =>
+        a.sendChat(ub.id, `m${start + k}`, { cmid: `failover-${start + k}` }),
+      );
+      acks.push(...(await Promise.all(batch)));
+      if (start === 100) killed = unit.services[1]!.kill();
+    }
+    await killed;
+    expect(acks.filter((r) => r.errno !== 0)).toEqual([]);
+    expect(new Set(acks.map((r) => r.mid)).size).toBe(total);
+    // One more message: its push lets b's inbox stream repair anything a lost push skipped.
+    expect((await a.sendChat(ub.id, 'last', { cmid: 'failover-last' })).errno).toBe(0);
+    const pushes = await b.waitForPushes(total + 1, 30_000);
+    expectSeqs(pushes, 1, total + 1);
+    expect(pushes.map((p) => p.msg)).toEqual([...Array.from({ length: total }, (_, i) => `m${i}`), 'last']);
+    const store = await unit.openStore();
+    try {
+      const inbox = await store.messages.readInbox(ub.id, 0, 1000);
+      expect(inbox.length).toBe(total + 1);
+    } finally {
+      await store.close();
+    }
+  }, 90_000);
 });

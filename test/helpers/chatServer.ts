@@ -383,6 +383,8 @@ class DistributedUnit implements ChatServerProcess {
 export interface DistributedDeployment {
   /** The gateways, in order; each a ChatServerProcess (stop/kill/restart act on that gateway). */
   readonly gateways: readonly ChatServerProcess[];
+  /** The chat-service processes, in the order of `services`. */
+  readonly services: readonly ChatServerProcess[];
   readonly zookeeper: string;
   readonly registryRoot: string;
   readonly redisUrl: string;
@@ -465,6 +467,7 @@ export async function startDistributed(
   let cleaned = false;
   const deployment: DistributedDeployment = {
     gateways,
+    services,
     zookeeper: zk.connectString,
     registryRoot,
     redisUrl: redis,

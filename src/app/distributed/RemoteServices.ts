@@ -144,7 +144,13 @@ class RemoteMessageService implements MessageService {
     };
     try {
       // Retrying is safe exactly when the message service can recognise the repeat: by its cmid.
-      const r = await this.stub.Submit(request, { ...this.opts, idempotent: job.cmid !== null });
+      // One sender's messages go to one message node (rendezvous hashing of the sender over the
+      // live nodes): its commits stay in the order it sent them, as in chat-server.
+      const r = await this.stub.Submit(request, {
+        ...this.opts,
+        idempotent: job.cmid !== null,
+        affinity: String(job.sender),
+      });
       if (r.errno !== 0) return { ok: false, errno: r.errno, errmsg: r.errmsg };
       return {
         ok: true,
