@@ -13,9 +13,17 @@ let child: ChildProcess | null = null;
 let db: TestDatabase | null = null;
 
 afterAll(async () => {
-  if (child !== null && child.exitCode === null) child.kill('SIGKILL');
+  const proc = child;
+  if (proc !== null && proc.exitCode === null && proc.signalCode === null) {
+    // A failed test: Ctrl-C lets it stop what it started; SIGKILL only if that hangs.
+    const gone = new Promise((resolve) => proc.once('exit', resolve));
+    proc.kill('SIGINT');
+    const timer = setTimeout(() => proc.kill('SIGKILL'), 30_000);
+    await gone;
+    clearTimeout(timer);
+  }
   await db?.drop();
-});
+}, 60_000);
 
 /** Whether a process with this pid still exists. */
 function running(pid: number): boolean {
