@@ -73,6 +73,7 @@ export class TcpServer {
   private connectionCallback: ConnectionCallback = defaultConnectionCallback;
   private messageCallback: MessageCallback = defaultMessageCallback;
   private writeCompleteCallback: WriteCompleteCallback | null = null;
+  private acceptErrorCallback: ((error: Error) => void) | null = null;
 
   constructor(options: TcpServerOptions = {}) {
     this.name = options.name ?? 'TcpServer';
@@ -93,6 +94,14 @@ export class TcpServer {
 
   setWriteCompleteCallback(cb: WriteCompleteCallback | null): void {
     this.writeCompleteCallback = cb;
+  }
+
+  /**
+   * Told about errors of the listening socket once it listens (an accept that failed, e.g. EMFILE
+   * when libuv's spare descriptor is gone); the server keeps accepting. Default: a process warning.
+   */
+  setAcceptErrorCallback(cb: ((error: Error) => void) | null): void {
+    this.acceptErrorCallback = cb;
   }
 
   /** Number of worker processes; 0 (default) serves from this process. Call before `start`. */
@@ -178,7 +187,10 @@ export class TcpServer {
       server.once('error', reject);
       server.listen({ host: this.host, port: this.port, backlog: this.backlog }, () => {
         server.off('error', reject);
-        server.on('error', (error) => process.emitWarning(`${this.name}: ${error.message}`));
+        server.on('error', (error) => {
+          if (this.acceptErrorCallback !== null) this.acceptErrorCallback(error);
+          else process.emitWarning(`${this.name}: ${error.message}`);
+        });
         const bound = server.address();
         const port = typeof bound === 'object' && bound !== null ? bound.port : this.port;
         this.listenAddress = new InetAddress(this.host, port);

@@ -507,9 +507,11 @@ describe.each(STORES)('bad input on %s', (kind) => {
               msg: v.msg,
               time, // the client's own, even when empty
             });
-            // The same cmid again: the same message.
-            const again = await c.sendChat(receiver.user.id, `${v.msg}!`, { cmid });
+            // The same cmid again: the same message; for another text, refused (errno 7).
+            const again = await c.sendChat(receiver.user.id, v.msg, { cmid });
             expect(again).toMatchObject({ errno: 0, mid: sent.mid, cmid });
+            const changed = await c.sendChat(receiver.user.id, `${v.msg}!`, { cmid });
+            expect(changed).toMatchObject({ msgid: 11, errno: 7 });
             expect((await c.logout()).errno).toBe(0);
             const relog = await login(c, user);
             expect(relog.groups).toEqual([

@@ -18,6 +18,17 @@ describe('chat-server command line', () => {
     expect(help.status).toBe(0);
     expect(help.stdout).toMatch(/Usage: chat-server/);
     expect(help.stdout).toMatch(/--idle-timeout/);
+    for (const flag of [
+      '--message-timeout',
+      '--max-input',
+      '--max-legacy-message',
+      '--max-connections',
+      '--max-connections-per-ip',
+      '--max-anonymous',
+      '--trusted-addresses',
+    ]) {
+      expect(help.stdout).toContain(flag);
+    }
     const bad = spawnSync(process.execPath, [CHAT_SERVER_BIN, '--no-such-flag'], {
       encoding: 'utf8',
       timeout: 20_000,

@@ -264,9 +264,10 @@ export class RawSocket {
     });
   }
 
-  static connect(host: string, port: number): Promise<RawSocket> {
+  /** `localAddress` picks the source address (any 127.x.y.z is loopback: a distinct "client IP"). */
+  static connect(host: string, port: number, localAddress?: string): Promise<RawSocket> {
     return new Promise((resolve, reject) => {
-      const socket = netConnect({ host, port, noDelay: true });
+      const socket = netConnect({ host, port, noDelay: true, ...(localAddress ? { localAddress } : {}) });
       socket.once('connect', () => {
         socket.off('error', reject);
         resolve(new RawSocket(socket));

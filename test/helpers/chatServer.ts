@@ -43,6 +43,8 @@ export interface StartChatServerOptions {
   logLevel?: 'debug' | 'info' | 'warn' | 'error' | 'silent';
   /** How long to wait for "listening on". Default 30 s (the machine may be busy). */
   startTimeoutMs?: number;
+  /** Runs the server under this descriptor limit (`ulimit -n`, through bash). Default: inherited. */
+  maxOpenFiles?: number;
 }
 
 export interface ExitInfo {
@@ -189,7 +191,13 @@ class SpawnedChatServer implements ChatServerProcess {
 
   private async spawnOnce(port: number, extraArgs: readonly string[]): Promise<void> {
     const args = this.commandLine(port, extraArgs);
-    const child = spawn(process.execPath, args, {
+    const limit = this.options.maxOpenFiles;
+    // `exec "$0" "$@"`: the shell becomes node, so signals and the exit code are the server's own.
+    const [command, argv] =
+      limit === undefined
+        ? [process.execPath, args]
+        : ['bash', ['-c', `ulimit -n ${limit} && exec "$0" "$@"`, process.execPath, ...args]];
+    const child = spawn(command, argv, {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: childEnv(this.options.env),
     });

@@ -193,7 +193,7 @@ describe.each(STORE_KINDS)('two writers taking turns on %s', (kind) => {
       expect(await t.store.messages.cursor(b!)).toEqual({ lastSeq: 12, ackedSeq: 0 });
       // A retried cmid through the store that did not store it: found, not stored twice.
       const [again] = await second.messages.append([
-        { ...oneToOne(a!, b!, 'turn 0 again', 'turn-0'), recipients: [b!] },
+        { ...oneToOne(a!, b!, 'turn 0', 'turn-0'), recipients: [b!] },
       ]);
       expect(again).toMatchObject({ mid: mids[0], duplicate: true, deliveries: [] });
       expect(await t.store.messages.cursor(b!)).toEqual({ lastSeq: 12, ackedSeq: 0 });

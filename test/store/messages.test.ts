@@ -89,7 +89,7 @@ describe.each(STORE_KINDS)('MessageModel on %s', (kind) => {
     const [a, b, c] = await createUsers(t.store, 3, 'dup');
     const first = await t.store.messages.append([
       oneToOne(a!, b!, 'one', 'x'),
-      oneToOne(a!, b!, 'one again', 'x'), // same batch
+      oneToOne(a!, b!, 'one', 'x'), // a retry in the same batch
       oneToOne(c!, b!, 'other sender, same cmid', 'x'),
       oneToOne(a!, b!, 'no cmid'),
       oneToOne(a!, b!, 'no cmid'),
@@ -100,7 +100,7 @@ describe.each(STORE_KINDS)('MessageModel on %s', (kind) => {
     expect(first.flatMap((r) => r.deliveries.map((d) => d.seq))).toEqual([1, 2, 3, 4]);
 
     const retry = await t.store.messages.append([
-      oneToOne(a!, b!, 'one (retried)', 'x'),
+      oneToOne(a!, b!, 'one', 'x'), // retried
       oneToOne(a!, b!, 'new', 'y'),
     ]);
     expect(retry[0]).toEqual({ mid: first[0]!.mid, duplicate: true, deliveries: [] });
@@ -109,11 +109,43 @@ describe.each(STORE_KINDS)('MessageModel on %s', (kind) => {
     expect(inbox.map((e) => e.body)).toEqual(['one', 'other sender, same cmid', 'no cmid', 'no cmid', 'new']);
   });
 
+  it('refuses a cmid reused for another message (text, recipient or kind), in a batch and across batches', async () => {
+    const [a, b, c] = await createUsers(t.store, 3, 'reuse');
+    const [first] = await t.store.messages.append([oneToOne(a!, b!, 'pay 10', 'k')]);
+    const refused = { mid: 0, duplicate: true, cmidReused: true, deliveries: [] };
+    const later = await t.store.messages.append([
+      oneToOne(a!, b!, 'pay 1000', 'k'), // another text
+      oneToOne(a!, c!, 'pay 10', 'k'), // another recipient
+      { ...oneToOne(a!, b!, 'pay 10', 'k'), kind: 'group' as const }, // another kind
+      oneToOne(a!, b!, 'pay 10', 'k'), // a true retry, after refused ones in the same batch
+      oneToOne(a!, b!, 'fresh', 'n'),
+      oneToOne(a!, b!, 'fresh but changed', 'n'), // reused within the batch
+      oneToOne(a!, b!, 'fresh', 'n'), // a retry of the batch's first use
+    ]);
+    expect(later).toEqual([
+      refused,
+      refused,
+      refused,
+      { mid: first!.mid, duplicate: true, deliveries: [] },
+      { mid: expect.any(Number), duplicate: false, deliveries: [{ userId: b, seq: 2 }] },
+      refused,
+      { mid: later[4]!.mid, duplicate: true, deliveries: [] },
+    ]);
+    // A lone surrogate is stored as U+FFFD: a retry of such a text is still the same message.
+    const [odd] = await t.store.messages.append([oneToOne(a!, b!, 'odd \uD800', 'odd')]);
+    const [oddRetry] = await t.store.messages.append([oneToOne(a!, b!, 'odd \uD800', 'odd')]);
+    expect(oddRetry).toEqual({ mid: odd!.mid, duplicate: true, deliveries: [] });
+    const inbox = await t.store.messages.readInbox(b!, 0, 100);
+    expect(inbox.map((e) => e.body)).toEqual(['pay 10', 'fresh', 'odd \uFFFD']);
+    expect(await t.store.messages.readInbox(c!, 0, 100)).toEqual([]);
+  });
+
   it('stores a batch larger than one statement, with a retried cmid past the first statement', async () => {
     const [a, b] = await createUsers(t.store, 2, 'big');
     const [earlier] = await t.store.messages.append([oneToOne(a!, b!, 'earlier', 'big-700')]);
     const batch = Array.from({ length: 1200 }, (_, i) => oneToOne(a!, b!, `m${i}`, `big-${i}`));
-    batch[1100] = oneToOne(a!, b!, 'repeats m5', 'big-5');
+    batch[700] = oneToOne(a!, b!, 'earlier', 'big-700');
+    batch[1100] = oneToOne(a!, b!, 'm5', 'big-5');
     const results = await t.store.messages.append(batch);
     expect(results[700]).toEqual({ mid: earlier!.mid, duplicate: true, deliveries: [] });
     expect(results[1100]).toEqual({ mid: results[5]!.mid, duplicate: true, deliveries: [] });

@@ -13,6 +13,7 @@ import { parseServerArgs, SERVER_HELP, type ServerConfig } from '../server/confi
 import { createLogger, type Logger } from '../server/logger.js';
 import { ChatMetrics } from '../server/metrics.js';
 import { type MetricsEndpoint, startMetricsEndpoint } from '../server/metricsEndpoint.js';
+import { connectionOptionsOf } from '../server/serverOptions.js';
 import { describe, freePort, takeFlags, untilSignal, withoutPassword } from './lifecycle.js';
 
 const GATEWAY_HELP = `Usage: chat-gateway --zookeeper HOSTS --redis URL [options]
@@ -76,13 +77,7 @@ async function serve(
       ? undefined
       : new ChatMetrics({ redisConnected: () => cluster.connected });
   const server = new ChatServer(() => services, {
-    host: config.host,
-    port: config.port,
-    serverId,
-    idleTimeoutMs: config.idleTimeoutMs,
-    highWaterMarkBytes: config.highWaterMarkBytes,
-    maxMessageBytes: config.maxMessageBytes,
-    messagesPerSecond: config.messagesPerSecond,
+    ...connectionOptionsOf(config, serverId),
     presence: cluster,
     logger,
     ...(metrics === undefined ? {} : { metrics }),

@@ -11,6 +11,7 @@ import { parseServerArgs, SERVER_HELP, type ServerConfig } from '../server/confi
 import { createLogger, type Logger } from '../server/logger.js';
 import { ChatMetrics } from '../server/metrics.js';
 import { type MetricsEndpoint, startMetricsEndpoint } from '../server/metricsEndpoint.js';
+import { connectionOptionsOf } from '../server/serverOptions.js';
 import { createLocalServices } from '../services/LocalMessageService.js';
 import { openStore } from '../store/openStore.js';
 
@@ -106,13 +107,7 @@ async function serve(config: ServerConfig, logger: Logger): Promise<number> {
       ? undefined
       : new ChatMetrics(cluster === null ? {} : { redisConnected: () => cluster.connected });
   const server = new ChatServer(({ onBatch }) => createLocalServices(store, { onBatch }), {
-    host: config.host,
-    port: config.port,
-    serverId,
-    idleTimeoutMs: config.idleTimeoutMs,
-    highWaterMarkBytes: config.highWaterMarkBytes,
-    maxMessageBytes: config.maxMessageBytes,
-    messagesPerSecond: config.messagesPerSecond,
+    ...connectionOptionsOf(config, serverId),
     ...(cluster === null ? {} : { presence: cluster, router: () => cluster }),
     logger,
     ...(metrics === undefined ? {} : { metrics }),
@@ -156,6 +151,11 @@ async function serve(config: ServerConfig, logger: Logger): Promise<number> {
     max_message_bytes: config.maxMessageBytes,
     rate_per_s: config.messagesPerSecond,
     high_water_mark_bytes: config.highWaterMarkBytes,
+    message_timeout_ms: config.messageTimeoutMs,
+    max_input_bytes: config.maxInputBytes,
+    max_connections: config.maxConnections,
+    max_connections_per_ip: config.maxConnectionsPerIp,
+    max_anonymous: config.maxAnonymousConnections,
   });
   return untilSignal(logger, async () => {
     await server.stop();

@@ -27,7 +27,8 @@ export class MessageModel {
    * Stores a batch of messages and their recipients' inbox entries in ONE transaction (group
    * commit) and returns one result per message, in batch order. A repeated (sender, cmid), stored
    * before or earlier in the batch, returns the first mid with duplicate=true and delivers
-   * nothing (its body and recipients are ignored). Each recipient's seqs continue its inbox
+   * nothing, when it names the same message (kind, target and body; `time` may differ); naming
+   * another message it is refused: cmidReused=true, mid 0, nothing stored. Each recipient's seqs continue its inbox
    * without gaps, in batch order. An unknown recipient id fails the whole batch with NOT_FOUND and
    * stores nothing, so callers resolve recipients against existing users first.
    *

@@ -33,20 +33,64 @@ const MAX_STATEMENT_BYTES = 2 * 1024 * 1024;
 const MID_COUNTER = 'messages.mid';
 
 /**
+ * A repeat of a (sender, cmid) must name the same message as its first use: the stored one when
+ * there is one (`stored`, read by appendReading), else the batch's first. Otherwise it is refused.
+ * The first uses themselves were checked against `stored` already.
+ */
+function checkRepeats(
+  plans: Plan[],
+  batch: readonly NewMessage[],
+  stored: ReadonlyMap<string, StoredMessage>,
+): void {
+  plans.forEach((plan, index) => {
+    if (plan.type !== 'repeat') return;
+    const msg = batch[index]!;
+    const found = stored.get(dedupeKey(msg.sender, msg.cmid!));
+    if (found !== undefined) {
+      plans[index] = sameMessage(msg, found) ? { type: 'stored', mid: found.mid } : { type: 'reused' };
+      return;
+    }
+    const first = batch[plan.of]!;
+    const same = sameMessage(msg, { kind: first.kind, target: first.target, body: storedForm(first.body) });
+    if (!same) plans[index] = { type: 'reused' };
+  });
+}
+
+/**
  * Exact key of (sender, cmid); the sender's digits cannot contain the separator. A lone surrogate
  * (valid in JSON) is stored as U+FFFD by the UTF-8 drivers, so the key uses that spelling too, or
  * the stored copy would never be recognised as the same cmid.
  */
 function dedupeKey(sender: number, cmid: string): string {
-  const stored = /[\uD800-\uDFFF]/.test(cmid) ? Buffer.from(cmid, 'utf8').toString('utf8') : cmid;
-  return `${sender}\u0000${stored}`;
+  return `${sender}\u0000${storedForm(cmid)}`;
 }
 
 type NewPlan = { type: 'new'; msg: NewMessage; recipients: number[]; mid: number };
 type Plan =
   | NewPlan
   | { type: 'stored'; mid: number } // stored by an earlier append
-  | { type: 'repeat'; of: number }; // repeats an earlier entry of this batch
+  | { type: 'repeat'; of: number } // repeats an earlier entry of this batch
+  | { type: 'reused' }; // its (sender, cmid) names a different message (kind, target or body)
+
+const kNothingStored: ReadonlyMap<string, StoredMessage> = new Map();
+
+/** What a (sender, cmid) already stored names: a retry must name the same message. */
+interface StoredMessage {
+  mid: number;
+  kind: string;
+  target: number;
+  body: string;
+}
+
+/** Text as the UTF-8 drivers store it (a lone surrogate becomes U+FFFD), for comparisons. */
+function storedForm(text: string): string {
+  return /[\uD800-\uDFFF]/.test(text) ? Buffer.from(text, 'utf8').toString('utf8') : text;
+}
+
+/** Whether `msg` is a true retry of `stored`: same kind, recipient and text (its `time` may differ). */
+function sameMessage(msg: NewMessage, stored: Omit<StoredMessage, 'mid'>): boolean {
+  return msg.kind === stored.kind && msg.target === stored.target && storedForm(msg.body) === stored.body;
+}
 
 /**
  * Reads before writing: the locks, the mids and the stored duplicates in one round trip. The
@@ -77,11 +121,12 @@ export async function appendReading(
   let mid = lastMid - candidates.length;
   plans.forEach((plan, index) => {
     if (plan.type !== 'new') return;
-    const storedMid =
-      plan.msg.cmid === null ? undefined : stored.get(dedupeKey(plan.msg.sender, plan.msg.cmid));
-    if (storedMid === undefined) plan.mid = ++mid;
-    else plans[index] = { type: 'stored', mid: storedMid };
+    const found = plan.msg.cmid === null ? undefined : stored.get(dedupeKey(plan.msg.sender, plan.msg.cmid));
+    if (found === undefined) plan.mid = ++mid;
+    else if (sameMessage(plan.msg, found)) plans[index] = { type: 'stored', mid: found.mid };
+    else plans[index] = { type: 'reused' };
   });
+  checkRepeats(plans, batch, stored);
   const delivery = deliver(plans, lastSeq);
   prediction.learn(delivery.lastSeq, mid, lastSeq);
   ordered();
@@ -123,6 +168,8 @@ export function appendPredicted(
 ): AppendResult[] {
   const recipientIds = recipientsOf(batch);
   const plans = planBatch(batch);
+  // Nothing read: a stored (sender, cmid) fails its unique key below and the append runs again, reading.
+  checkRepeats(plans, batch, kNothingStored);
   const firstMid = prediction.lastMid!;
   let mid = firstMid;
   for (const p of plans) if (p.type === 'new') p.mid = ++mid;
@@ -193,6 +240,10 @@ function deliver(plans: readonly Plan[], lastSeq: ReadonlyMap<number, number>): 
     }
     if (plan.type === 'repeat') {
       results.push({ mid: results[plan.of]?.mid ?? 0, duplicate: true, deliveries: [] });
+      continue;
+    }
+    if (plan.type === 'reused') {
+      results.push({ mid: 0, duplicate: true, cmidReused: true, deliveries: [] });
       continue;
     }
     const deliveries: AppendResult['deliveries'] = [];
@@ -308,21 +359,30 @@ function fittingSize(plans: readonly NewPlan[], start: number): number {
   }
 }
 
-/** mids of the given (sender, cmid) pairs that are stored, by dedupeKey. */
-async function findStored(tx: SqlExecutor, msgs: readonly NewMessage[]): Promise<Map<string, number>> {
+/** The stored messages of the given (sender, cmid) pairs, by dedupeKey. */
+async function findStored(tx: SqlExecutor, msgs: readonly NewMessage[]): Promise<Map<string, StoredMessage>> {
   const pairs = new Map<string, [number, string]>();
   for (const m of msgs) if (m.cmid !== null) pairs.set(dedupeKey(m.sender, m.cmid), [m.sender, m.cmid]);
-  const stored = new Map<string, number>();
+  const stored = new Map<string, StoredMessage>();
   const found = await Promise.all(
     paddedChunks([...pairs.values()], CHUNK / 2).map((chunk) =>
       // A row IN list on the unique index's full key: an index range per pair on both engines.
-      tx.query<{ mid: number; sender: number; cmid: string }>(
+      tx.query<{ mid: number; sender: number; cmid: string; kind: string; target: number; body: string }>(
         // `cmid IS NOT NULL` lets SQLite use its partial unique index (migration 3).
-        `SELECT mid, sender, cmid FROM messages WHERE cmid IS NOT NULL AND (sender, cmid) IN (${rowPlaceholders(chunk.length, 2)})`,
+        `SELECT mid, sender, cmid, kind, target, body FROM messages WHERE cmid IS NOT NULL AND (sender, cmid) IN (${rowPlaceholders(chunk.length, 2)})`,
         chunk.flat(),
       ),
     ),
   );
-  for (const rows of found) for (const r of rows) stored.set(dedupeKey(r.sender, r.cmid), r.mid);
+  for (const rows of found) {
+    for (const r of rows) {
+      stored.set(dedupeKey(r.sender, r.cmid), {
+        mid: Number(r.mid),
+        kind: r.kind,
+        target: Number(r.target),
+        body: r.body,
+      });
+    }
+  }
   return stored;
 }

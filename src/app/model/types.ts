@@ -45,6 +45,11 @@ export interface NewMessage {
 export interface AppendResult {
   mid: number;
   duplicate: boolean;
+  /**
+   * The (sender, cmid) was already used for a different message (kind, target or body): nothing
+   * is stored or delivered, `mid` is 0 and `duplicate` true.
+   */
+  cmidReused?: boolean;
   /** Empty when duplicate. */
   deliveries: { userId: number; seq: number }[];
 }

@@ -4,11 +4,20 @@ import { LegacyFrameSplitter } from '../protocol/LegacyFrameSplitter.js';
 import { legacyMaySend } from '../protocol/legacyReplies.js';
 import { errorReply } from '../protocol/replies.js';
 import type { ChatSession, CodecKind, SessionTransport } from '../service/ChatSession.js';
+import type { InputBudget, InputCutReason, InputHolder } from './InputBudget.js';
+import type { SecurityEvent, SecurityLog } from './SecurityLog.js';
 import type { CloseReason } from './ServerObserver.js';
 
 /** What a connection asks of its server. */
 export interface ConnectionHost {
   readonly maxMessageBytes: number;
+  /** Largest classic message: a classic request is small, so far below `maxMessageBytes`. */
+  readonly maxLegacyMessageBytes: number;
+  /** Bytes held for unfinished messages, and their deadlines. */
+  readonly inputBudget: InputBudget;
+  readonly security: SecurityLog;
+  /** The connection's session logged in or out (anonymous connections are bounded by count). */
+  loginChanged(chat: ChatConnection, loggedIn: boolean): void;
   /** Splits framed connections' streams (shared by all of them); frames go to `onFrame`. */
   readonly framing: LengthHeaderCodec;
   /** Pending output at which bulk sends (inbox catch-up) wait for the client to read. */
@@ -18,7 +27,11 @@ export interface ConnectionHost {
   /** For logs and metrics: the connection's codec is now known. */
   codecChosen(peer: string, codec: CodecKind): void;
   /** Records why the server closes this connection (logged at info) before it closes it. */
-  forcedClose(chat: ChatConnection, reason: CloseReason): void;
+  /**
+   * Records why the server closes `chat` (for its connection-down line and metrics) and logs it:
+   * through the rate-limited security log when `securityEvent` names one, else at info.
+   */
+  forcedClose(chat: ChatConnection, reason: CloseReason, securityEvent?: SecurityEvent): void;
 }
 
 const kBrace = 0x7b;
@@ -28,8 +41,16 @@ const kBrace = 0x7b;
  * §1), turns bytes into messages for its ChatSession and replies into bytes. Bad input gets an
  * ERROR where the codec can carry one, then this connection — and only it — is closed.
  */
-export class ChatConnection implements SessionTransport {
+export class ChatConnection implements SessionTransport, InputHolder {
   kind: CodecKind = 'json';
+  /** Set when the connection is over a limit: it gets an ERROR (framed) and is closed, never served. */
+  refusal: string | null = null;
+  /** Counted by the server's connection limits (not refused). */
+  admitted = false;
+  heldBytes = 0;
+  messageStartedAt = 0;
+  /** Messages decoded so far: tells the budget whether a read finished one. */
+  private completed = 0;
   session: ChatSession | null = null;
   /** Last time the client sent anything (ms, monotonic), for the idle timeout. */
   lastActive = performance.now();
@@ -58,23 +79,82 @@ export class ChatConnection implements SessionTransport {
     return this.splitter !== null ? 'legacy' : this.sawFrame ? this.kind : null;
   }
 
+  get address(): string {
+    return this.conn.peerAddress.ip;
+  }
+
+  /** The client has sent its first byte (so its codec is known). */
+  get spoke(): boolean {
+    return this.decided;
+  }
+
   /** The connection's message callback. */
   onBytes(buffer: Buffer, receiveTime: number): void {
-    this.lastActive = performance.now();
+    const now = performance.now();
+    this.lastActive = now;
     if (!this.decided) {
       if (buffer.readableBytes() === 0) return;
+      if (this.refusal !== null) {
+        this.refuse(buffer);
+        return;
+      }
       this.decided = true;
       if (buffer.peekInt8() === kBrace) {
         this.kind = 'legacy';
-        this.splitter = new LegacyFrameSplitter(this.host.maxMessageBytes);
+        this.splitter = new LegacyFrameSplitter(
+          Math.min(this.host.maxMessageBytes, this.host.maxLegacyMessageBytes),
+        );
         // A classic client never acks: a push counts as delivered once its bytes left (bytesFlushed).
         this.conn.trackFlushedBytes();
         this.host.codecChosen(this.peer, 'legacy');
       }
       this.session = this.host.openSession(this);
     }
+    const completedBefore = this.completed;
     if (this.splitter !== null) this.onLegacyBytes(buffer);
     else this.host.framing.onMessage(this.conn, buffer, receiveTime);
+    // What is left is an unfinished message: it counts against the input budget and its deadline.
+    const held = this.conn.connected
+      ? this.splitter !== null
+        ? this.splitter.bufferedBytes
+        : buffer.readableBytes()
+      : 0;
+    if (held !== 0 || this.heldBytes !== 0) {
+      this.host.inputBudget.update(this, held, now, this.completed !== completedBefore);
+    }
+  }
+
+  /** Over a connection limit: a framed client is told why (errno 8), a classic one just closed. */
+  private refuse(buffer: Buffer): void {
+    if (buffer.peekInt8() === kBrace) {
+      this.conn.forceClose();
+      return;
+    }
+    // The payload's first byte, when it has come, says JSON or protobuf.
+    const bytes = buffer.peek();
+    this.kind = bytes.length > 4 && bytes[4] !== kBrace ? 'protobuf' : 'json';
+    buffer.retrieveAll();
+    this.send(errorReply(8, this.refusal ?? 'too many connections'));
+    this.conn.stopRead();
+    this.conn.shutdown();
+  }
+
+  /** InputHolder: over the input budget or past its message deadline. */
+  cut(reason: InputCutReason, detail: string): void {
+    if (!this.conn.connected) return;
+    const code = reason === 'message deadline' ? 'message_deadline' : 'input_budget';
+    this.host.forcedClose(this, { code, detail }, reason);
+    this.conn.stopRead();
+    if (this.kind === 'legacy' || !this.decided) {
+      this.conn.forceClose();
+      return;
+    }
+    // Framed: the ERROR goes out first; the parked bytes are freed now, not at the close.
+    this.conn.inputBuffer.retrieveAll();
+    this.conn.inputBuffer.shrink(0);
+    this.send(errorReply(3, reason === 'message deadline' ? 'message deadline expired' : 'server busy'));
+    this.conn.shutdown();
+    this.conn.forceCloseWithDelay(1);
   }
 
   private onLegacyBytes(buffer: Buffer): void {
@@ -83,6 +163,7 @@ export class ChatConnection implements SessionTransport {
       splitter.push(buffer.peek());
       // The splitter may hold views of these bytes until drained; it is drained below.
       for (let message = splitter.next(); message !== undefined; message = splitter.next()) {
+        this.completed++;
         this.session!.enqueue(jsonCodec.decodePayload(message));
       }
       buffer.retrieveAll();
@@ -94,6 +175,7 @@ export class ChatConnection implements SessionTransport {
 
   /** One framed payload (the server's LengthHeaderCodec has split the stream). */
   onFrame(payload: Uint8Array): void {
+    this.completed++;
     const isJson = payload.length > 0 && payload[0] === kBrace;
     // The first frame fixes the reply codec; later frames may use either.
     if (!this.sawFrame) this.kind = isJson ? 'json' : 'protobuf';
@@ -168,7 +250,13 @@ export class ChatConnection implements SessionTransport {
 
   /** The connection went down: nothing waits for output that will never drain. */
   onDown(): void {
+    this.host.inputBudget.release(this);
     this.onDrained();
+  }
+
+  loginChanged(loggedIn: boolean): void {
+    // A session ending because its connection went down is not an anonymous connection.
+    if (this.conn.connected) this.host.loginChanged(this, loggedIn);
   }
 
   private readonly onDrained = (): void => {
@@ -181,9 +269,12 @@ export class ChatConnection implements SessionTransport {
 
   pauseInput(): void {
     this.conn.stopRead();
+    // Not read, its message cannot finish: no deadline meanwhile.
+    this.host.inputBudget.pause(this);
   }
 
   resumeInput(): void {
     this.conn.startRead();
+    this.host.inputBudget.resume(this, performance.now());
   }
 }

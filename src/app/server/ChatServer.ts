@@ -4,16 +4,23 @@ import {
   LengthHeaderCodec,
   type TcpConnection,
   TcpServer,
+  type TimerId,
 } from '../../net/index.js';
 import { Limits } from '../protocol/errno.js';
+import type { AuthThrottleOptions } from '../service/AuthThrottle.js';
 import { ChatService } from '../service/ChatService.js';
 import type { ChatSession, CodecKind, SessionTransport } from '../service/ChatSession.js';
 import { type DeliveryRouter, LocalDeliveryRouter } from '../service/DeliveryRouter.js';
 import { LocalPresence, type Presence } from '../service/Presence.js';
 import type { ChatServices } from '../services/ChatServices.js';
+import { AnonymousConnections } from './AnonymousConnections.js';
 import { ChatConnection, type ConnectionHost } from './ChatConnection.js';
+import { ConnectionLimits, type ConnectionLimitsOptions } from './ConnectionLimits.js';
+import { descriptorBudget } from './descriptorBudget.js';
+import { InputBudget } from './InputBudget.js';
 import type { Logger } from './logger.js';
 import type { ChatMetrics } from './metrics.js';
+import { type SecurityEvent, SecurityLog } from './SecurityLog.js';
 import { type CloseReason, ServerObserver } from './ServerObserver.js';
 
 export interface ChatServerOptions {
@@ -33,6 +40,18 @@ export interface ChatServerOptions {
   maxMessageBytes?: number;
   /** Chat messages per second per session. Default 2000. */
   messagesPerSecond?: number;
+  /** A started message must be complete within this long, every codec; 0 = none. Default 5000 ms. */
+  messageTimeoutMs?: number;
+  /** Bytes all connections may hold for unfinished messages. Default 16 MiB. */
+  maxInputBytes?: number;
+  /** Largest classic (legacy) message. Default 64 KiB. */
+  maxLegacyMessageBytes?: number;
+  /** Total and per-address connection caps (ConnectionLimits' defaults), kept below the descriptor limit. */
+  connectionLimits?: Omit<ConnectionLimitsOptions, 'descriptorBudget'>;
+  /** Connections silent or not logged in; beyond it the oldest is closed. Default 4096. */
+  maxAnonymousConnections?: number;
+  /** Failed-login and registration limits; `isTrusted` defaults to the connection limits' trusted addresses. */
+  authThrottle?: AuthThrottleOptions;
   /** Cluster presence and routing; default single-node, in memory. */
   presence?: Presence;
   /** Where this server routes committed messages. Default: its local sessions. */
@@ -44,6 +63,10 @@ export interface ChatServerOptions {
 }
 
 const kDefaultPort = 6000;
+/** A classic request is small (a 4 KiB message escaped is ~25 KiB of JSON): 64 KiB is plenty. */
+const kDefaultMaxLegacyMessageBytes = 64 * 1024;
+/** Refused connections held at once to send their ERROR; more are closed without a word. */
+const kMaxRefusedWaiting = 64;
 
 /** What the server hands the code that builds its services (they route to its presence). */
 export interface ServicesWiring {
@@ -73,6 +96,15 @@ export class ChatServer implements ConnectionHost {
   private readonly observer: ServerObserver;
   private stopping = false;
   readonly serverId: string;
+  readonly maxLegacyMessageBytes: number;
+  readonly inputBudget: InputBudget;
+  readonly security: SecurityLog;
+  private readonly limits: ConnectionLimits;
+  private readonly anonymous: AnonymousConnections<ChatConnection>;
+  /** Refused connections waiting (≤ 1 s) to be told why; beyond kMaxRefusedWaiting they are just closed. */
+  private refusedWaiting = 0;
+  private readonly maxRefusedWaiting: number;
+  private deadlineSweep: TimerId | null = null;
 
   constructor(
     /** Builds the business services (in-process for chat-server, remote for chat-gateway). */
@@ -89,6 +121,20 @@ export class ChatServer implements ConnectionHost {
     this.highWaterMark = options.highWaterMarkBytes ?? 8 * 1024 * 1024;
     this.outputPauseBytes = Math.max(1, Math.floor(this.highWaterMark / 2));
     this.maxMessageBytes = options.maxMessageBytes ?? Limits.MAX_MESSAGE_BYTES;
+    this.maxLegacyMessageBytes = options.maxLegacyMessageBytes ?? kDefaultMaxLegacyMessageBytes;
+    this.security = new SecurityLog(this.logger);
+    this.inputBudget = new InputBudget({
+      maxTotalBytes: options.maxInputBytes,
+      messageTimeoutMs: options.messageTimeoutMs,
+    });
+    const descriptors = descriptorBudget();
+    this.limits = new ConnectionLimits({
+      ...options.connectionLimits,
+      descriptorBudget: descriptors?.connections,
+    });
+    // Refused connections waiting for their ERROR hold descriptors too: at most half the spare ones.
+    this.maxRefusedWaiting = Math.min(kMaxRefusedWaiting, Math.floor((descriptors?.spare ?? 128) / 2));
+    this.anonymous = new AnonymousConnections(options.maxAnonymousConnections);
     this.framing = new LengthHeaderCodec((conn, frame) => (conn.context as ChatConnection).onFrame(frame), {
       maxFrameSize: this.maxMessageBytes,
       onError: (conn, error) => (conn.context as ChatConnection).reject(error),
@@ -104,9 +150,15 @@ export class ChatServer implements ConnectionHost {
       messagesPerSecond: options.messagesPerSecond,
       onError: (error, context) => this.observer.serviceError(error, context),
       events: this.observer,
+      authThrottle: { isTrusted: (ip) => this.limits.isTrusted(ip), ...options.authThrottle },
+      onThrottled: (event, peer, detail) => this.security.warn(event, peer, detail),
     });
     this.service.setRouter(options.router ? options.router(presence) : new LocalDeliveryRouter(presence));
     this.tcp = new TcpServer({ name: 'chat', host, port, loop: this.loop, noDelay: true });
+    // With libuv's spare-descriptor trick an EMFILE rarely reaches us; when it does, say so.
+    this.tcp.setAcceptErrorCallback((error) =>
+      this.security.warn('accept error', host, `${error.message}; still accepting`),
+    );
     this.tcp.setConnectionCallback(this.onConnection);
     this.tcp.setMessageCallback((conn, buffer, at) => (conn.context as ChatConnection).onBytes(buffer, at));
   }
@@ -115,6 +167,12 @@ export class ChatServer implements ConnectionHost {
   async start(): Promise<InetAddress> {
     const stale = await this.services.users.resetServer(this.serverId);
     if (stale > 0) this.log('info', `marked ${stale} stale session(s) of ${this.serverId} offline`);
+    const timeout = this.inputBudget.messageTimeoutMs;
+    if (timeout > 0) {
+      // One sweep for every connection's deadline: a deadline costs nothing per message.
+      const every = Math.max(50, Math.min(1000, Math.floor(timeout / 5)));
+      this.deadlineSweep = this.loop.runEvery(every, () => this.inputBudget.expire(performance.now()));
+    }
     return this.tcp.start();
   }
 
@@ -131,6 +189,8 @@ export class ChatServer implements ConnectionHost {
     // which is what tcp.stop() below brings about.
     this.stopping = true;
     const notAccepting = this.tcp.stopAccepting();
+    if (this.deadlineSweep !== null) this.loop.cancel(this.deadlineSweep);
+    this.deadlineSweep = null;
     await this.service.flush();
     await this.tcp.stop({ graceMs });
     await notAccepting;
@@ -151,16 +211,43 @@ export class ChatServer implements ConnectionHost {
     this.observer.codecChosen(peer, codec);
   }
 
-  forcedClose(chat: ChatConnection, reason: CloseReason): void {
+  forcedClose(chat: ChatConnection, reason: CloseReason, securityEvent?: SecurityEvent): void {
     if (chat.closeReason !== null) return;
     chat.closeReason = reason;
-    this.observer.forcedClose(chat.peer, chat.session?.userId ?? null, reason);
+    const securityLogged = securityEvent !== undefined;
+    this.observer.forcedClose(chat.peer, chat.session?.userId ?? null, reason, !securityLogged);
+    if (securityLogged)
+      this.security.warn(securityEvent, chat.peer, `${reason.detail ?? reason.code}; closing`);
+  }
+
+  /** ChatConnection's hook: anonymous (not logged in) connections are bounded by count. */
+  loginChanged(chat: ChatConnection, loggedIn: boolean): void {
+    if (loggedIn) this.anonymous.remove(chat);
+    else this.addAnonymous(chat);
+  }
+
+  private addAnonymous(chat: ChatConnection): void {
+    const oldest = this.anonymous.add(chat);
+    if (oldest === undefined) return;
+    this.security.info(
+      'anonymous connection evicted',
+      oldest.peer,
+      `more than ${this.anonymous.max} connections silent or not logged in; closing the oldest`,
+    );
+    oldest.closeReason ??= { code: 'anonymous_evicted' };
+    oldest.close();
   }
 
   private readonly onConnection = (conn: TcpConnection): void => {
     if (conn.connected) {
       const chat = new ChatConnection(conn, this);
       conn.context = chat;
+      const refusal = this.limits.admit(conn.peerAddress.ip);
+      if (refusal !== null) {
+        this.refuse(conn, chat, refusal);
+        return;
+      }
+      chat.admitted = true;
       this.observer.connectionUp(chat.peer, this.tcp.connectionCount);
       conn.setErrorCallback((_c, error) => {
         chat.closeReason ??= {
@@ -174,9 +261,16 @@ export class ChatServer implements ConnectionHost {
         c.forceClose();
       }, this.highWaterMark);
       if (this.idleTimeoutMs > 0) this.armIdle(conn, chat, this.idleTimeoutMs);
+      this.addAnonymous(chat);
       return;
     }
     const chat = conn.context as ChatConnection;
+    if (!chat.admitted) {
+      this.refusedWaiting--;
+      return;
+    }
+    this.limits.leave(conn.peerAddress.ip);
+    this.anonymous.remove(chat);
     this.observer.connectionDown(
       {
         peer: chat.peer,
@@ -195,12 +289,33 @@ export class ChatServer implements ConnectionHost {
     }
   };
 
+  /**
+   * Over a limit: the connection is closed within a second, and a framed client that speaks
+   * meanwhile gets ERROR errno 8 first (ChatConnection.refuse). Too many waiting: closed at once.
+   */
+  private refuse(conn: TcpConnection, chat: ChatConnection, refusal: string): void {
+    const peer = conn.peerAddress.toIpPort();
+    this.security.warn('connection refused', peer, `${refusal} (${this.limits.count} open); closing`);
+    this.refusedWaiting++;
+    if (this.refusedWaiting > this.maxRefusedWaiting) {
+      conn.forceClose();
+      return;
+    }
+    chat.refusal = `too many connections (${refusal}), try again later`;
+    conn.forceCloseWithDelay(1);
+  }
+
   /** One TimerQueue entry per connection, re-armed lazily: activity costs nothing per message. */
   private armIdle(conn: TcpConnection, chat: ChatConnection, delayMs: number): void {
     chat.idleTimer = this.loop.runAfter(delayMs, () => {
       chat.idleTimer = null;
       if (!conn.connected) return;
-      if (chat.kind === 'legacy' && !this.idleLegacy && chat.session !== null) return;
+      // Silent connections (the classic client at its menu) are bounded by count, not by time.
+      if (!chat.spoke) {
+        this.armIdle(conn, chat, this.idleTimeoutMs);
+        return;
+      }
+      if (chat.kind === 'legacy' && !this.idleLegacy) return;
       const idle = performance.now() - chat.lastActive;
       if (idle >= this.idleTimeoutMs) {
         this.forcedClose(chat, { code: 'idle_timeout', detail: `silent for ${Math.round(idle)} ms` });

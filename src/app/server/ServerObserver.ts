@@ -19,7 +19,11 @@ export type CloseReasonCode =
   | 'slow_reader'
   | 'bad_input'
   | 'closed_by_server'
-  | 'server_stopping';
+  | 'server_stopping'
+  | 'message_deadline'
+  | 'input_budget'
+  | 'connection_limit'
+  | 'anonymous_evicted';
 
 export interface CloseReason {
   code: CloseReasonCode;
@@ -70,8 +74,9 @@ export class ServerObserver implements ServiceEvents {
   }
 
   /** The server is closing a connection on purpose: said at info (warn for a slow reader). */
-  forcedClose(peer: string, userId: number | null, reason: CloseReason): void {
+  forcedClose(peer: string, userId: number | null, reason: CloseReason, log = true): void {
     if (reason.code === 'slow_reader') this.metrics?.slowReaderCuts.inc();
+    if (!log) return;
     const slow = reason.code === 'slow_reader';
     this.logger.log(slow ? 'warn' : 'info', slow ? 'disconnecting slow reader' : 'closing connection', {
       peer,

@@ -1,3 +1,4 @@
+import { DEFAULT_TRUSTED_ADDRESSES } from './ConnectionLimits.js';
 import { isLogFormat, isLogLevel, type LogFormat, type LogLevel } from './logger.js';
 
 export interface ServerConfig {
@@ -15,6 +16,20 @@ export interface ServerConfig {
   highWaterMarkBytes: number;
   maxMessageBytes: number;
   messagesPerSecond: number;
+  /** A started message must be complete within this long (every codec); 0 = no deadline. */
+  messageTimeoutMs: number;
+  /** Bytes all connections together may hold for unfinished messages. */
+  maxInputBytes: number;
+  /** Bytes one legacy connection may hold for an unfinished message. */
+  maxLegacyMessageBytes: number;
+  /** Connections in total; above it a new one is refused. */
+  maxConnections: number;
+  /** Connections per source address (trusted addresses exempt); 0 = no limit. */
+  maxConnectionsPerIp: number;
+  /** Connections that are silent or not logged in; above it the oldest is closed. */
+  maxAnonymousConnections: number;
+  /** Addresses exempt from per-address limits (a local proxy, the tests, the benches). */
+  trustedAddresses: string[];
   /** Redis URL: join a cluster of servers sharing one store. */
   redis: string | undefined;
   /** Key/channel prefix in Redis. */
@@ -46,6 +61,22 @@ Options (each also read from the environment variable shown):
                                                                CHAT_HIGH_WATER_MARK (8388608)
   --max-message BYTES      largest frame / legacy message       CHAT_MAX_MESSAGE (1048576)
   --rate MSGS              chat messages per second per session CHAT_RATE (2000)
+  --message-timeout SECONDS a message that has started must be complete within this,
+                           every codec; 0 = no deadline            CHAT_MESSAGE_TIMEOUT (5)
+  --max-input BYTES        bytes all connections may hold for unfinished messages; past it the
+                           connections holding the most are closed CHAT_MAX_INPUT (16777216)
+  --max-legacy-message BYTES  largest classic (legacy) message     CHAT_MAX_LEGACY_MESSAGE (65536)
+  --max-connections N      connections in total (also kept below the descriptor limit);
+                           over it a new one is refused (framed: ERROR errno 8 first)
+                                                               CHAT_MAX_CONNECTIONS (100000)
+  --max-connections-per-ip N  connections per source address, 0 = no limit
+                                                               CHAT_MAX_CONNECTIONS_PER_IP (256)
+  --max-anonymous N        connections silent or not logged in; over it the oldest is closed
+                                                               CHAT_MAX_ANONYMOUS (4096)
+  --trusted-addresses LIST comma-separated addresses exempt from the per-address limits
+                           (connections, failed logins, registrations): a local proxy
+                                                               CHAT_TRUSTED_ADDRESSES
+                           (127.0.0.1,::1,::ffff:127.0.0.1; '' = none)
   --redis URL              join a cluster: redis://host:port    CHAT_REDIS     (none: single node)
   --redis-prefix PREFIX    Redis key/channel prefix             CHAT_REDIS_PREFIX (chat)
   --workers N              worker processes sharing the port    CHAT_WORKERS
@@ -78,6 +109,12 @@ function integer(min: number, max: number, scale = 1): (raw: string) => number |
 
 const text = (raw: string): string | Error => (raw === '' ? new Error('must not be empty') : raw);
 
+const addressList = (raw: string): string[] =>
+  raw
+    .split(',')
+    .map((a) => a.trim())
+    .filter((a) => a !== '');
+
 const FLAGS: Readonly<Record<string, Flag>> = {
   '--host': { env: 'CHAT_HOST', key: 'host', parse: text },
   '--port': { env: 'CHAT_PORT', key: 'port', parse: integer(0, 65535) },
@@ -103,6 +140,29 @@ const FLAGS: Readonly<Record<string, Flag>> = {
   },
   '--max-message': { env: 'CHAT_MAX_MESSAGE', key: 'maxMessageBytes', parse: integer(64, 64 * 1024 * 1024) },
   '--rate': { env: 'CHAT_RATE', key: 'messagesPerSecond', parse: integer(1, 10_000_000) },
+  '--message-timeout': {
+    env: 'CHAT_MESSAGE_TIMEOUT',
+    key: 'messageTimeoutMs',
+    parse: integer(0, 3600, 1000),
+  },
+  '--max-input': { env: 'CHAT_MAX_INPUT', key: 'maxInputBytes', parse: integer(64 * 1024, 2 ** 40) },
+  '--max-legacy-message': {
+    env: 'CHAT_MAX_LEGACY_MESSAGE',
+    key: 'maxLegacyMessageBytes',
+    parse: integer(1024, 64 * 1024 * 1024),
+  },
+  '--max-connections': { env: 'CHAT_MAX_CONNECTIONS', key: 'maxConnections', parse: integer(1, 10_000_000) },
+  '--max-connections-per-ip': {
+    env: 'CHAT_MAX_CONNECTIONS_PER_IP',
+    key: 'maxConnectionsPerIp',
+    parse: integer(0, 10_000_000),
+  },
+  '--max-anonymous': {
+    env: 'CHAT_MAX_ANONYMOUS',
+    key: 'maxAnonymousConnections',
+    parse: integer(1, 10_000_000),
+  },
+  '--trusted-addresses': { env: 'CHAT_TRUSTED_ADDRESSES', key: 'trustedAddresses', parse: addressList },
   '--redis': { env: 'CHAT_REDIS', key: 'redis', parse: text },
   '--redis-prefix': { env: 'CHAT_REDIS_PREFIX', key: 'redisPrefix', parse: text },
   '--workers': { env: 'CHAT_WORKERS', key: 'workers', parse: integer(0, 256) },
@@ -125,6 +185,13 @@ export function parseServerArgs(argv: readonly string[], env: NodeJS.ProcessEnv)
     highWaterMarkBytes: 8 * 1024 * 1024,
     maxMessageBytes: 1024 * 1024,
     messagesPerSecond: 2000,
+    messageTimeoutMs: 5000,
+    maxInputBytes: 16 * 1024 * 1024,
+    maxLegacyMessageBytes: 64 * 1024,
+    maxConnections: 100_000,
+    maxConnectionsPerIp: 256,
+    maxAnonymousConnections: 4096,
+    trustedAddresses: [...DEFAULT_TRUSTED_ADDRESSES],
     redis: undefined,
     redisPrefix: 'chat',
     workers: undefined,

@@ -26,6 +26,7 @@ import {
 import type { ChatPushView } from '../protocol/views.js';
 import type { ChatServices } from '../services/ChatServices.js';
 import { AckWriter } from './AckWriter.js';
+import { AuthThrottle, type AuthThrottleOptions } from './AuthThrottle.js';
 import { ChatSession, type SessionTransport } from './ChatSession.js';
 import { pushOf } from './chatPush.js';
 import { formatChatTime } from './clock.js';
@@ -48,6 +49,10 @@ export interface ChatServiceOptions {
   onError?: (error: unknown, context: string) => void;
   /** Logins, errors, message flow: for logs and metrics. Default: none. */
   events?: ServiceEvents;
+  /** Failed-login and registration limits (AuthThrottle's defaults). */
+  authThrottle?: AuthThrottleOptions;
+  /** Reports throttled logins and registrations (logging). Default: ignore. */
+  onThrottled?: (event: 'login throttled' | 'registration throttled', peer: string, detail: string) => void;
 }
 
 /** Which reply id carries the errors of each request id (docs/PROTOCOL.md §3–4); others use ERROR (20). */
@@ -70,6 +75,7 @@ export class ChatService {
   private readonly ackFlushMs: number;
   private readonly acks: AckWriter;
   private readonly reportError: (error: unknown, context: string) => void;
+  private readonly auth: AuthThrottle;
   private router: DeliveryRouter | null = null;
   private readonly events: ServiceEvents;
 
@@ -83,6 +89,7 @@ export class ChatService {
     this.messagesPerSecond = options.messagesPerSecond ?? 2000;
     this.ackFlushMs = options.ackFlushMs ?? 50;
     this.reportError = options.onError ?? (() => {});
+    this.auth = new AuthThrottle(options.authThrottle);
     this.acks = new AckWriter(store.messages, this.ackFlushMs, (error) =>
       this.reportError(error, 'delivery acks'),
     );
@@ -210,6 +217,14 @@ export class ChatService {
   // ---- handlers ----
 
   private async register(session: ChatSession, req: RegisterRequest): Promise<void> {
+    const wait = this.auth.takeRegistration(session.transport.address ?? '');
+    if (wait > 0) {
+      const errmsg = `too many registrations from this address; retry in ${seconds(wait)} s`;
+      this.options.onThrottled?.('registration throttled', session.transport.peer, errmsg);
+      this.events.throttled(session, 'registration');
+      this.replyError(session, MsgId.REG_MSG, Errno.RATE_LIMITED, errmsg, req.reqid);
+      return;
+    }
     let id: number;
     try {
       id = await this.store.users.create(req.name, req.password);
@@ -233,7 +248,19 @@ export class ChatService {
       this.replyError(session, MsgId.LOGIN_MSG, errno, errmsg, req.reqid);
       return;
     }
+    const address = session.transport.address ?? '';
+    const wait = this.auth.loginWait(req.id, address);
+    if (wait > 0) {
+      // Refused before the password is checked: it tells a guesser nothing and costs no scrypt.
+      const errmsg = `too many failed logins; retry in ${seconds(wait)} s`;
+      this.options.onThrottled?.('login throttled', session.transport.peer, `account ${req.id}: ${errmsg}`);
+      this.events.throttled(session, 'login');
+      this.replyError(session, MsgId.LOGIN_MSG, Errno.RATE_LIMITED, errmsg, req.reqid);
+      return;
+    }
     const user = await this.store.users.verifyPassword(req.id, req.password);
+    if (user === undefined) this.auth.loginFailed(req.id, address);
+    else this.auth.loginSucceeded(req.id, address);
     if (session.closed) return;
     if (user === undefined) {
       this.events.loginRefused(session, req.id, Errno.BAD_CREDENTIALS);
@@ -507,4 +534,9 @@ export class ChatService {
       }
     }
   }
+}
+
+/** A wait as whole seconds for a retry hint, at least 1. */
+function seconds(ms: number): number {
+  return Math.max(1, Math.ceil(ms / 1000));
 }

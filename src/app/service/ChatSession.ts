@@ -29,6 +29,10 @@ export interface SessionTransport {
   bytesFlushed?(): number;
   /** A short name for logs. */
   readonly peer: string;
+  /** The client's source address (IP), for per-address limits; absent = unknown. */
+  readonly address?: string;
+  /** Told when the session logs in (true) or out (false). */
+  loginChanged?(loggedIn: boolean): void;
 }
 
 /** Queued requests beyond which the connection stops being read. */
@@ -40,7 +44,6 @@ const kQueueLow = 256;
  * inbox stream and the delivery acks not yet written to the store.
  */
 export class ChatSession {
-  userId: number | null = null;
   userName = '';
   inbox: InboxStream | null = null;
   closed = false;
@@ -57,6 +60,7 @@ export class ChatSession {
   unflushed: { seq: number; end: number }[] = [];
   flushCheckArmed = false;
 
+  private user: number | null = null;
   private readonly queue: unknown[] = [];
   private head = 0;
   private pumping = false;
@@ -74,7 +78,18 @@ export class ChatSession {
   }
 
   get loggedIn(): boolean {
-    return this.userId !== null;
+    return this.user !== null;
+  }
+
+  /** The logged-in user; null before login and after logout. */
+  get userId(): number | null {
+    return this.user;
+  }
+
+  set userId(id: number | null) {
+    const was = this.user !== null;
+    this.user = id;
+    if (was !== (id !== null)) this.transport.loginChanged?.(id !== null);
   }
 
   send(message: object): void {

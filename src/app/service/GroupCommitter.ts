@@ -10,6 +10,13 @@ export type ChatJobResult =
   | { ok: true; mid: number; duplicate: boolean; deliveries: AppendResult['deliveries'] }
   | { ok: false; errno: number; errmsg: string };
 
+/** An idempotency key reused for another message: refused, as payment APIs do (docs/DECISIONS.md). */
+const kCmidReused: ChatJobResult = {
+  ok: false,
+  errno: Errno.CONFLICT,
+  errmsg: 'cmid already used for a different message',
+};
+
 /** What the committer needs from the data layer. */
 export interface CommitterModels {
   users: { findById(id: number): Promise<unknown | undefined> };
@@ -156,7 +163,8 @@ export class GroupCommitter {
         if (taken !== null) this.onBatch(taken.length, performance.now() - started);
         taken?.forEach(({ pending }, i) => {
           const r = results[i]!;
-          pending.resolve({ ok: true, mid: r.mid, duplicate: r.duplicate, deliveries: r.deliveries });
+          if (r.cmidReused === true) pending.resolve(kCmidReused);
+          else pending.resolve({ ok: true, mid: r.mid, duplicate: r.duplicate, deliveries: r.deliveries });
         });
         settled();
       },
