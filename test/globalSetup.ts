@@ -1,9 +1,12 @@
 /**
  * Runs once before the suite: fails fast, with a clear message, when a service the tests
  * need is down (MariaDB and Redis are started by the machine; ZooKeeper and Nginx by the
- * project's own scripts).
+ * project's own scripts), and builds dist/ when it is older than src/ (the end-to-end suites
+ * spawn the compiled server: `npx vitest run` must never test stale code).
  */
 import { connect } from 'node:net';
+import { resolve } from 'node:path';
+import { ensureFreshDist } from './helpers/distFreshness.js';
 
 function probe(port: number, name: string): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -25,4 +28,5 @@ function probe(port: number, name: string): Promise<void> {
 export async function setup(): Promise<void> {
   await probe(3306, 'MariaDB');
   await probe(6379, 'Redis');
+  ensureFreshDist(resolve(import.meta.dirname, '..'));
 }

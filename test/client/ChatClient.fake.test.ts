@@ -4,11 +4,13 @@
  * counts), against a scripted peer on a real socket. Everything the real server can show is tested
  * against it in ChatClient.integration.test.ts.
  */
+
 import { afterEach, describe, expect, test } from 'vitest';
 import { ChatClient, type ChatClientOptions } from '../../src/app/client/ChatClient.js';
 import { type ClientCodec, JsonClientCodec } from '../../src/app/client/codec.js';
 import { ChatClientError } from '../../src/app/client/errors.js';
 import type { ChatPush, ServerError, WireObject } from '../../src/app/client/types.js';
+import { EventLoop } from '../../src/net/EventLoop.js';
 import { type FakePeer, type FakeServer, type Obj, push, startFakeServer } from './helpers/fakeServer.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -436,14 +438,18 @@ describe('pushes, seq tracking and DELIVER_ACK', () => {
 
 describe('keep-alive', () => {
   test('keepAliveMs sends PING while idle, and nothing once closed', async () => {
+    const loop = new EventLoop();
     const { client, peer } = await setup((req, p) => p.send({ msgid: 19, reqid: req.reqid }), {
       keepAliveMs: 40,
+      loop,
     });
-    await until(() => peer.ofType(18).length >= 2, 2000);
+    await until(() => peer.ofType(18).length >= 2, 10_000);
+    const peerClosed = new Promise((resolve) => peer.socket.once('close', resolve));
     await client.close();
-    const count = peer.received.length;
-    await sleep(120);
-    expect(peer.received.length).toBe(count);
+    // No timer of the client is left to send anything, and everything it sent has arrived.
+    expect(loop.timerCount()).toBe(0);
+    await peerClosed;
+    expect(peer.received.length).toBe(client.stats.framesOut);
   });
 
   test('no keep-alive PING while the client keeps sending', async () => {

@@ -177,8 +177,11 @@ describe.each(['json', 'protobuf'] as const)('over %s', (suiteCodec) => {
         });
         expect(p!.time).toMatch(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$/);
       }
-      await sleep(100);
-      expect(b.client.takePushes()).toEqual([]);
+      // Barrier: a one-to-one message to the sender. It must be the sender's first push (seq 1):
+      // a push of its own group message would have taken seq 1 in its inbox.
+      const probe = await a.client.sendChat(b.user.id, 'after the group message');
+      const [first] = await b.client.waitForPushes(1);
+      expect(first).toMatchObject({ msgid: 6, mid: probe.mid, seq: 1, msg: 'after the group message' });
 
       const outsider = await loggedIn();
       expect((await outsider.client.groupChat(g.groupid, 'let me in')).errno).toBe(5);
@@ -218,9 +221,11 @@ describe.each(['json', 'protobuf'] as const)('over %s', (suiteCodec) => {
       expect(first).toMatchObject({ errno: 0, cmid: 'retry-1' });
       expect(retry.mid).toBe(first.mid);
       const [p] = await b.client.waitForPushes(1);
-      expect(p).toMatchObject({ msg: 'once', time: '2020-01-02 03:04:05' });
-      await sleep(150);
-      expect(b.client.takePushes()).toEqual([]);
+      expect(p).toMatchObject({ msg: 'once', time: '2020-01-02 03:04:05', seq: 1 });
+      // Barrier: the next message must be the next push, seq 2 (a stored duplicate would be seq 2).
+      const next = await a.client.sendChat(b.user.id, 'next', { cmid: 'retry-2' });
+      const [q] = await b.client.waitForPushes(1);
+      expect(q).toMatchObject({ msg: 'next', mid: next.mid, seq: 2 });
     });
 
     test('300 concurrent sends: distinct mids, all pushed gap-free and in seq order', async () => {
@@ -262,11 +267,12 @@ describe.each(['json', 'protobuf'] as const)('over %s', (suiteCodec) => {
 
       const second = await connect();
       await second.login(b.id, b.password);
-      await sleep(200);
-      expect(second.takePushes()).toEqual([]);
+      // Barrier: a live message must be the first push of this session: had any acknowledged
+      // message been sent again, it would have come first (the server pushes in seq order).
       expect((await a.client.sendChat(b.id, 'live')).errno).toBe(0);
       const [live] = await second.waitForPushes(1);
       expect(live).toMatchObject({ seq: 4, msg: 'live' });
+      expect(second.stats.pushes).toBe(1);
     });
 
     test('without acks, a reconnect gets the messages again; lastseq skips what was processed', async () => {
@@ -290,9 +296,12 @@ describe.each(['json', 'protobuf'] as const)('over %s', (suiteCodec) => {
       const rest = await resumed.waitForPushes(1);
       expect(rest.map((p) => [p.seq, p.msg])).toEqual([[3, 'm3']]);
       expect(resumed.lastSeq).toBe(3);
-      await sleep(150);
-      expect(resumed.takePushes()).toEqual([]);
+      // Barrier: the next message is the next push (seq 4); a re-sent 1 or 2 would come first.
+      await a.client.sendChat(b.id, 'm4');
+      const [fourth] = await resumed.waitForPushes(1);
+      expect(fourth).toMatchObject({ seq: 4, msg: 'm4' });
       expect(resumed.stats.duplicates).toBe(0);
+      expect(resumed.stats.pushes).toBe(2);
     });
   });
 });

@@ -143,9 +143,18 @@ describe('two chat servers + Nginx, one MariaDB, one Redis', () => {
       expect(await a.send(offline.id, 'routed-2')).toBe(0);
       expect(await b.send(b.id, 'routed-3')).toBe(0); // to oneself: local, no Redis at all
       await waitUntil(() => b.received.length === 2, 'b to get its two messages', 15_000);
-      await new Promise((r) => setTimeout(r, 300)); // anything else published would show by now
-      expect(seen).toEqual([{ channel: `${prefix}:server:server-1`, users: [b.id] }]);
-      expect(b.received.map((r) => r.msg)).toEqual(['routed-1', 'routed-3']);
+      // Barriers: one more message from each server. A server publishes in order on its one
+      // Redis connection, so once these two are seen, anything published before them has been.
+      expect(await a.send(b.id, 'barrier-0')).toBe(0);
+      expect(await b.send(a.id, 'barrier-1')).toBe(0);
+      await waitUntil(() => seen.length >= 3, 'the barrier notifications', 15_000);
+      expect(seen).toEqual([
+        { channel: `${prefix}:server:server-1`, users: [b.id] },
+        { channel: `${prefix}:server:server-1`, users: [b.id] },
+        { channel: `${prefix}:server:server-0`, users: [a.id] },
+      ]);
+      await waitUntil(() => b.received.length === 3, 'b to get the barrier', 15_000);
+      expect(b.received.map((r) => r.msg)).toEqual(['routed-1', 'routed-3', 'barrier-0']);
     } finally {
       spy.disconnect();
       a.stop();

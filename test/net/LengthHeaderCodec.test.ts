@@ -185,6 +185,26 @@ describe('LengthHeaderCodec over real sockets', () => {
     await expectRejected(1024, globalThis.Buffer.from([0xff, 0xff, 0xff, 0xfe]), -2);
   });
 
+  it('closes on an oversized length without an onError handler too (it is optional)', async () => {
+    const codec = new LengthHeaderCodec(() => {}, { maxFrameSize: 16 });
+    const thrown: unknown[] = [];
+    const { server, port } = await startServer({ name: 'NoHandler' }, (s) =>
+      s.setMessageCallback((conn, buffer, time) => {
+        try {
+          codec.onMessage(conn, buffer, time);
+        } catch (error) {
+          thrown.push(error);
+        }
+      }),
+    );
+    cleanups.push(() => server.stop({ graceMs: 200 }));
+    const bad = await client(port);
+    const closed = once(bad, 'close');
+    bad.write(header(17));
+    await withTimeout(closed, 5000, 'closed');
+    expect(thrown).toEqual([]);
+  });
+
   it('rejects an oversized header before its payload arrives', async () => {
     const echo = await echoServer(1024);
     const bad = await client(echo.port);

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { once } from 'node:events';
 import type { Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -18,6 +19,15 @@ import {
 } from './helpers.js';
 
 const MiB = 1024 * 1024;
+
+/** Whether the kernel runs a keep-alive timer on the server end whose peer is 127.0.0.1:`peerPort` (ss -o). */
+function kernelKeepAlive(peerPort: number): boolean {
+  const out = execFileSync('ss', ['-tnoH', 'state', 'established', `( dport = :${peerPort} )`], {
+    encoding: 'utf8',
+  });
+  expect(out).toContain(`:${peerPort}`);
+  return out.includes('timer:(keepalive');
+}
 const cleanups: Array<() => unknown> = [];
 
 afterEach(async () => {
@@ -160,9 +170,14 @@ describe('TcpConnection lifecycle', () => {
     await waitFor(() => sc.events.length === 1, 5000, 'up');
     socket.resetAndDestroy();
     await waitFor(() => sc.events.length === 2, 5000, 'down');
-    await sleep(50);
-    expect(sc.events).toEqual(['up', 'down']);
+    // Barrier: a second connection's down callback comes after anything the first could still cause.
+    const second = await raw(port);
+    await waitFor(() => sc.events.length === 3, 5000, 'second up');
+    second.destroy();
+    await waitFor(() => sc.events.length === 4, 5000, 'second down');
+    expect(sc.events).toEqual(['up', 'down', 'up', 'down']);
     expect(srv.connectionCount).toBe(0);
+    expect(errors.length).toBeGreaterThanOrEqual(1);
     for (const error of errors) expect((error as NodeJS.ErrnoException).code).toMatch(/ECONNRESET|EPIPE/);
   });
 
@@ -388,6 +403,103 @@ describe('TcpConnection send', () => {
     expect(conn!.flushedBytes()).toBe(flushed);
     expect(flushed).toBeLessThan(conn!.sentBytes());
     expect(conn!.sentBytes()).toBe(first + 32 * MiB);
+  });
+
+  it('keeps no flushed count (no completion callback per write) unless asked to', async () => {
+    let conn: TcpConnection | undefined;
+    const { port } = await server((s) => {
+      s.setConnectionCallback((c) => {
+        if (c.connected) conn = c;
+      });
+    });
+    const socket = await raw(port);
+    await waitFor(() => conn !== undefined, 5000, 'connection');
+    let received = 0;
+    socket.on('data', (chunk: globalThis.Buffer) => {
+      received += chunk.length;
+    });
+    socket.pause();
+    conn!.send(pattern(8 * MiB));
+    expect(conn!.pendingOutputBytes()).toBeGreaterThan(0);
+    conn!.send('é€'); // counted in UTF-8 bytes: 2 + 3
+    socket.resume();
+    await waitFor(() => received === 8 * MiB + 5, 10_000, 'all bytes');
+    expect(conn!.sentBytes()).toBe(8 * MiB + 5);
+    expect(conn!.flushedBytes()).toBe(0);
+  });
+
+  it('counts output queued before tracking started once it drains', async () => {
+    let conn: TcpConnection | undefined;
+    const { port } = await server((s) => {
+      s.setConnectionCallback((c) => {
+        if (c.connected) conn = c;
+      });
+    });
+    const socket = await raw(port);
+    await waitFor(() => conn !== undefined, 5000, 'connection');
+    let received = 0;
+    socket.on('data', (chunk: globalThis.Buffer) => {
+      received += chunk.length;
+    });
+    socket.pause();
+    conn!.send(pattern(8 * MiB)); // carries no completion callback
+    expect(conn!.pendingOutputBytes()).toBeGreaterThan(0);
+    conn!.trackFlushedBytes();
+    socket.resume();
+    await waitFor(() => received === 8 * MiB, 10_000, 'all bytes');
+    await waitFor(() => conn!.flushedBytes() === 8 * MiB, 5000, 'flushed count');
+  });
+
+  it('fires a write-complete callback set with nothing pending only when later output drains, once per drain', async () => {
+    let conn: TcpConnection | undefined;
+    const completions: number[] = [];
+    const { port } = await server((s) => {
+      s.setConnectionCallback((c) => {
+        if (c.connected) conn = c;
+      });
+    });
+    const socket = await raw(port);
+    await waitFor(() => conn !== undefined, 5000, 'connection');
+    let received = 0;
+    socket.on('data', (chunk: globalThis.Buffer) => {
+      received += chunk.length;
+    });
+    expect(conn!.pendingOutputBytes()).toBe(0);
+    conn!.setWriteCompleteCallback((c) => completions.push(c.sentBytes()));
+    conn!.send('one');
+    await waitFor(() => received === 3 && completions.length >= 1, 5000, 'first drain');
+    conn!.send('two');
+    await waitFor(() => received === 6 && completions.length >= 2, 5000, 'second drain');
+    // Barrier: a third drain; had the callback fired for the empty state, there would be four.
+    conn!.send('three');
+    await waitFor(() => received === 11 && completions.length >= 3, 5000, 'third drain');
+    expect(completions).toEqual([3, 6, 11]);
+  });
+
+  it('a write-complete callback set while a shutdown waits for output still lets all of it through', async () => {
+    let conn: TcpConnection | undefined;
+    const errors: unknown[] = [];
+    const { port } = await server((s) => {
+      s.setConnectionCallback((c) => {
+        if (!c.connected) return;
+        conn = c;
+        c.setErrorCallback((_c, e) => errors.push(e));
+      });
+    });
+    const socket = await raw(port);
+    await waitFor(() => conn !== undefined, 5000, 'connection');
+    socket.pause();
+    const data = pattern(8 * MiB, 3);
+    conn!.send(data);
+    conn!.shutdown(); // half-close after the pending output
+    expect(conn!.pendingOutputBytes()).toBeGreaterThan(0);
+    conn!.setWriteCompleteCallback(() => {});
+    conn!.trackFlushedBytes();
+    const all = readUntilEnd(socket);
+    socket.resume();
+    const got = await withTimeout(all, 10_000, 'data and EOF');
+    expect(got.equals(data)).toBe(true);
+    expect(errors).toEqual([]);
   });
 
   it('fires a write-complete callback set after the output was queued, once that output drains', async () => {
@@ -728,8 +840,21 @@ describe('TcpConnection shutdown and close', () => {
     });
     const socket = await raw(port);
     const conn = await withTimeout(sc.up, 5000, 'up');
+    // Node records what it set on the socket's handle (there is no getter for TCP_NODELAY).
+    const nodeSocket = (conn as unknown as { socket: Socket }).socket;
+    const recorded = (name: string): unknown => {
+      const symbol = Object.getOwnPropertySymbols(nodeSocket).find((sym) => sym.description === name);
+      return symbol === undefined ? undefined : (nodeSocket as unknown as Record<symbol, unknown>)[symbol];
+    };
+    conn.setTcpNoDelay(false);
+    expect(recorded('kSetNoDelay')).toBe(false);
     conn.setTcpNoDelay(true);
+    expect(recorded('kSetNoDelay')).toBe(true);
+    expect(kernelKeepAlive(socket.localPort!)).toBe(false);
     conn.setKeepAlive(true, 1000);
+    expect(recorded('kSetKeepAlive')).toBe(true);
+    // The kernel shows the keep-alive timer on the server's end of the connection.
+    expect(kernelKeepAlive(socket.localPort!)).toBe(true);
     socket.write('ping');
     const [echo] = await withTimeout(once(socket, 'data'), 5000, 'echo');
     expect(String(echo)).toBe('ping');

@@ -145,6 +145,87 @@ describe('LegacyFrameSplitter', () => {
       expect(scanned[i]![0]).toBeGreaterThanOrEqual(scanned[i - 1]![1]);
   });
 
+  // Messages longer than the partial buffer's first capacity (256 bytes): the growth path, which
+  // must carry the bytes already held into the bigger buffer.
+  /** A JSON request whose text is exactly `length` bytes, with distinct bytes throughout. */
+  function longMessage(length: number, tag: string): string {
+    const head = `{"msgid":6,"tag":"${tag}","msg":"`;
+    let body = '';
+    for (let i = 0; body.length < length - head.length - 2; i++) body += String.fromCharCode(0x61 + (i % 26));
+    return `${head}${body}"}`;
+  }
+
+  it('assembles a message several times the initial buffer, arriving in small chunks', () => {
+    const m = longMessage(3000, 'a');
+    const bytes = enc.encode(`${m}\0`);
+    for (const size of [1, 100, 255, 256, 257, 1024]) {
+      const chunks: Uint8Array[] = [];
+      for (let i = 0; i < bytes.length; i += size) chunks.push(bytes.slice(i, i + size));
+      expect(splitAll(chunks), `chunks of ${size}`).toEqual([m]);
+    }
+  });
+
+  it('grows while keeping earlier bytes when the first part already fills the initial buffer', () => {
+    const m = longMessage(700, 'b');
+    // 300 bytes first (more than 256 at once), then 5 bytes (grows again), then the rest.
+    const bytes = enc.encode(`${m}\0`);
+    expect(splitAll([bytes.slice(0, 300), bytes.slice(300, 305), bytes.slice(305)])).toEqual([m]);
+  });
+
+  it('reuses a grown buffer for the next long message without leaking the previous one', () => {
+    const first = longMessage(2000, 'c');
+    const second = longMessage(600, 'd');
+    const third = longMessage(5000, 'e');
+    const bytes = enc.encode(`${first}\0${second}\0{"msgid":18}\0${third}\0`);
+    const chunks: Uint8Array[] = [];
+    for (let i = 0; i < bytes.length; i += 97) chunks.push(bytes.slice(i, i + 97));
+    expect(splitAll(chunks)).toEqual([first, second, '{"msgid":18}', third]);
+  });
+
+  it('returns a long split message intact after its buffer outgrew what is kept (64 KiB)', () => {
+    const big = longMessage(70 * 1024, 'f');
+    const small = longMessage(300, 'g');
+    const bytes = enc.encode(`${big}\0${small}\0`);
+    const s = new LegacyFrameSplitter();
+    const out: string[] = [];
+    for (let i = 0; i < bytes.length; i += 4096) {
+      s.push(bytes.slice(i, i + 4096));
+      out.push(...drain(s));
+    }
+    expect(out).toEqual([big, small]);
+    expect(s.bufferedBytes).toBe(0);
+  });
+
+  it('grows no further than the maximum message size when doubling would pass it', () => {
+    const m = longMessage(1000, 'h');
+    const bytes = enc.encode(`${m}\0`);
+    // 600 then 400 bytes: doubling 512 would give 1024 > 1000, capped at the maximum, still enough.
+    expect(splitAll([bytes.slice(0, 600), bytes.slice(600)], 1000)).toEqual([m]);
+    expect(splitAll([bytes.slice(0, 10), bytes.slice(10, 999), bytes.slice(999)], 1000)).toEqual([m]);
+  });
+
+  it('counts the unread rest of a pushed chunk as buffered until next() takes it', () => {
+    const s = new LegacyFrameSplitter();
+    s.push(enc.encode('{"a":1}\0{"b":22}\0{"c"'));
+    expect(s.bufferedBytes).toBe(21);
+    expect(dec.decode(s.next()!)).toBe('{"a":1}');
+    expect(s.bufferedBytes).toBe(13); // '{"b":22}\0{"c"' still in the chunk
+    expect(dec.decode(s.next()!)).toBe('{"b":22}');
+    expect(s.bufferedBytes).toBe(4);
+    expect(s.next()).toBeUndefined();
+    expect(s.bufferedBytes).toBe(4); // now held as a partial message
+    s.push(enc.encode(':3}\0{'));
+    expect(s.bufferedBytes).toBe(9);
+    expect(dec.decode(s.next()!)).toBe('{"c":3}');
+    expect(s.bufferedBytes).toBe(1);
+  });
+
+  it('checks each message of a chunk against the maximum by its own length', () => {
+    const m = 'x'.repeat(90);
+    // Three messages of 90 bytes in one chunk, maximum 100: none is too large.
+    expect(splitAll([enc.encode(`${m}\0${m}\0${m}\0`)], 100)).toEqual([m, m, m]);
+  });
+
   it('accepts a message of exactly the maximum size', () => {
     const body = 'x'.repeat(100);
     expect(splitAll([enc.encode(`${body}\0`)], 100)).toEqual([body]);
@@ -157,6 +238,7 @@ describe('LegacyFrameSplitter', () => {
     expect(s.next()).toBeUndefined();
     s.push(new Uint8Array(41).fill(0x41));
     const e = expectProtocolError(() => s.next(), 'FRAME_TOO_LARGE');
+    expect(e.message).toBe('legacy message longer than 100 bytes');
     // Sticky: the stream cannot be resynchronised.
     expect(() => s.next()).toThrow(e);
     expect(() => s.push(Uint8Array.of(0))).toThrow(e);

@@ -133,16 +133,33 @@ describe('native RpcMeta codec', () => {
 
   it('rejects truncated headers with PROTOCOL_ERROR', () => {
     const full = encodeMeta({ ...newMeta(), callId: 300, service: 'svc', method: 'm' });
+    let rejected = 0;
     for (let cut = 1; cut < full.length; cut++) {
       const part = full.subarray(0, cut);
-      // Some prefixes are complete headers by themselves; the others must fail cleanly.
+      // A prefix that ends between two fields is a complete (shorter) header: it must decode to
+      // exactly what protobufjs reads from it. Any other prefix must fail cleanly.
+      let reference: RpcMeta | undefined;
+      try {
+        reference = fromProtobufjs(part);
+      } catch {
+        reference = undefined;
+      }
+      if (reference !== undefined) {
+        expect(decode(part), `prefix of ${cut} bytes`).toEqual(reference);
+        continue;
+      }
+      rejected++;
+      let error: unknown;
       try {
         decode(part);
-      } catch (error) {
-        expect(error).toBeInstanceOf(RpcError);
-        expect((error as RpcError).code).toBe('PROTOCOL_ERROR');
+      } catch (e) {
+        error = e;
       }
+      expect(error, `prefix of ${cut} bytes`).toBeInstanceOf(RpcError);
+      expect((error as RpcError).code).toBe('PROTOCOL_ERROR');
     }
+    // Most cuts fall inside a field (the strings are longer than their tags).
+    expect(rejected).toBeGreaterThan(full.length / 2);
     expect(() => decode(Uint8Array.from([0x1a, 10, 1]))).toThrow(RpcError);
     expect(() => decode(Uint8Array.from([0x0f]))).toThrow(/wire type/);
   });

@@ -223,15 +223,23 @@ describe('SqliteDriver on its worker thread', () => {
     const threaded = await SqliteDriver.open(file.path);
     const inline = await SqliteDriver.open(file.path, { thread: false });
     try {
-      const onThread = await ticksDuring(() => threaded.query(slowCount(2_000_000)));
-      const inProcess = await ticksDuring(() => inline.query(slowCount(2_000_000)));
-      expect(onThread.ms).toBeGreaterThan(50);
+      // Calibrate: a count that holds the thread for at least 100 ms on this machine today (a
+      // fast machine needs more, a loaded one less), so the intervals below have time to fire.
+      let count = 500_000;
+      while (count < 64_000_000) {
+        const started = performance.now();
+        await inline.query(slowCount(count));
+        if (performance.now() - started >= 100) break;
+        count *= 2;
+      }
+      const onThread = await ticksDuring(() => threaded.query(slowCount(count)));
+      const inProcess = await ticksDuring(() => inline.query(slowCount(count)));
       expect(onThread.ticks).toBeGreaterThanOrEqual(Math.min(5, Math.floor(onThread.ms / 20)));
       // The control: in-process the statement holds the thread, so no timer can fire.
-      expect(inProcess.ms).toBeGreaterThan(50);
+      expect(inProcess.ms).toBeGreaterThanOrEqual(50);
       expect(inProcess.ticks).toBe(0);
       // A transaction's statements and commit run there too.
-      const inTx = await ticksDuring(() => threaded.transaction((tx) => tx.query(slowCount(2_000_000))));
+      const inTx = await ticksDuring(() => threaded.transaction((tx) => tx.query(slowCount(count))));
       expect(inTx.ticks).toBeGreaterThanOrEqual(Math.min(5, Math.floor(inTx.ms / 20)));
     } finally {
       await threaded.close();

@@ -32,6 +32,13 @@ export interface SqliteOptions {
    * synchronously on the calling thread, blocking it (tools, scripts, tests).
    */
   thread?: boolean;
+  /**
+   * Test hook, threaded mode only: an Int32Array over a SharedArrayBuffer of at least 2 slots.
+   * While slot 0 is 0, every COMMIT of this connection waits on the worker thread before it runs
+   * (as a slow fsync would), after adding 1 to slot 1 (`Atomics.notify`ed). Set slot 0 to 1 and
+   * notify it to let them go. Default: none.
+   */
+  commitGate?: Int32Array;
 }
 
 /**
@@ -405,10 +412,13 @@ export class SqliteDriver implements SqlDriver {
     const connect = {
       synchronous: options.synchronous === 'NORMAL' ? ('NORMAL' as const) : ('FULL' as const),
       busyTimeoutMs: options.busyTimeoutMs ?? 5000,
+      ...(options.commitGate !== undefined ? { commitGate: options.commitGate } : {}),
     };
     try {
       if (this.path !== ':memory:') mkdirSync(dirname(this.path), { recursive: true });
       if (options.thread === false) {
+        // Waiting on the gate would block the very thread that has to open it.
+        if (options.commitGate !== undefined) throw new Error('commitGate needs the worker thread');
         this.backend = new InlineBackend(engine.open(this.path, connect));
         this.ready = Promise.resolve();
       } else {

@@ -20,6 +20,8 @@ export type DatabaseConstructor = typeof BetterSqlite3;
 export interface SqliteConnectOptions {
   synchronous: 'FULL' | 'NORMAL';
   busyTimeoutMs: number;
+  /** Test hook, see SqliteOptions.commitGate. */
+  commitGate?: Int32Array;
 }
 
 /** A failure as plain data: it crosses the thread boundary, where Error subclasses do not survive. */
@@ -105,6 +107,16 @@ export function createSqliteEngine(Database: DatabaseConstructor): SqliteEngine 
     return params.map((p) => (typeof p === 'string' ? Buffer.from(p, 'utf8').toString('utf8') : p));
   }
 
+  /**
+   * The commit gate (a test hook): count this COMMIT as waiting in [1], wake whoever watches it,
+   * then block this thread while [0] is 0 — to the caller exactly like a slow fsync.
+   */
+  function holdAtGate(gate: Int32Array): void {
+    Atomics.add(gate, 1, 1);
+    Atomics.notify(gate, 1);
+    while (Atomics.load(gate, 0) === 0) Atomics.wait(gate, 0, 0);
+  }
+
   class Connection implements SqliteConnection {
     private readonly cache = new Map<string, BetterSqlite3.Statement<unknown[]>>();
     /** The error of a failed BEGIN, until the transaction's COMMIT or ROLLBACK. */
@@ -118,7 +130,10 @@ export function createSqliteEngine(Database: DatabaseConstructor): SqliteEngine 
     /** Between a BEGIN that worked (not `independent`) and the COMMIT or ROLLBACK. */
     private open = false;
 
-    constructor(private readonly db: BetterSqlite3.Database) {}
+    constructor(
+      private readonly db: BetterSqlite3.Database,
+      private readonly commitGate: Int32Array | undefined,
+    ) {}
 
     get inTransaction(): boolean {
       return this.db.inTransaction;
@@ -177,6 +192,7 @@ export function createSqliteEngine(Database: DatabaseConstructor): SqliteEngine 
         throw failed;
       }
       try {
+        if (this.commitGate !== undefined) holdAtGate(this.commitGate);
         this.statement('COMMIT').run();
         this.open = false;
       } catch (err) {
@@ -229,7 +245,7 @@ export function createSqliteEngine(Database: DatabaseConstructor): SqliteEngine 
         db.close();
         throw err;
       }
-      return new Connection(db);
+      return new Connection(db, options.commitGate);
     },
 
     failure(err: unknown): SqliteFailure {

@@ -1,0 +1,130 @@
+#!/usr/bin/env node
+/**
+ * `npm run test:mutation [-- GROUP...]`: StrykerJS over the modules where a silent bug loses data
+ * or balance, one Stryker run per module group, each against only the unit tests that cover it
+ * (Vitest via vitest.mutation.config.ts), then one score table per module. Reports land in
+ * reports/mutation/GROUP.json. MUTATION_CONCURRENCY (default 2) sets Stryker's test processes.
+ * Exit code 1 when a module scores below 80 %. See docs/MUTATION.md.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+
+/** name → files to mutate (a `:from-to` suffix limits a file to those lines) and the tests that cover them. */
+const GROUPS = {
+  'net-buffer': { mutate: ['src/net/Buffer.ts'], tests: ['test/net/Buffer.test.ts'] },
+  'net-codec': { mutate: ['src/net/LengthHeaderCodec.ts'], tests: ['test/net/LengthHeaderCodec.test.ts'] },
+  // TcpConnection's flush accounting only: sentBytes / flushedBytes / write reports.
+  'net-flush': {
+    mutate: ['src/net/TcpConnection.ts:101-141', 'src/net/TcpConnection.ts:271-293'],
+    tests: ['test/net/TcpConnection.test.ts'],
+  },
+  protocol: {
+    mutate: [
+      'src/app/protocol/LegacyFrameSplitter.ts',
+      'src/app/protocol/legacyCodec.ts',
+      'src/app/protocol/jsonCodec.ts',
+      'src/app/protocol/codecs.ts',
+      'src/app/protocol/legacyReplies.ts',
+    ],
+    tests: [
+      'test/protocol/legacySplitter.test.ts',
+      'test/protocol/codecs.test.ts',
+      'test/protocol/legacyReplies.test.ts',
+      'test/protocol/legacyGolden.test.ts',
+      'test/protocol/properties.test.ts',
+    ],
+  },
+  service: {
+    mutate: [
+      'src/app/service/GroupCommitter.ts',
+      'src/app/service/InboxStream.ts',
+      'src/app/service/AckWriter.ts',
+    ],
+    tests: [
+      'test/service/GroupCommitter.test.ts',
+      'test/service/GroupCommitter.store.test.ts',
+      'test/service/InboxStream.test.ts',
+      'test/service/AckWriter.test.ts',
+    ],
+  },
+  model: {
+    mutate: ['src/app/model/appendBatch.ts', 'src/app/model/MessageModel.ts'],
+    tests: ['test/store/messages.test.ts', 'test/store/messageEdges.test.ts', 'test/store/concurrency.test.ts'],
+  },
+  rpc: {
+    mutate: ['src/rpc/client/Endpoint.ts', 'src/rpc/client/DeadlineQueue.ts'],
+    tests: ['test/rpc/balancer.test.ts', 'test/rpc/DeadlineQueue.test.ts'],
+  },
+};
+
+const TARGET = 80;
+// --report: only print the table (and survivors) from the reports the last runs left.
+const reportOnly = process.argv.includes('--report');
+const wanted = process.argv.slice(2).filter((a) => a !== '--report');
+for (const name of wanted) {
+  if (!(name in GROUPS)) {
+    console.error(`unknown group ${name}; groups: ${Object.keys(GROUPS).join(', ')}`);
+    process.exit(2);
+  }
+}
+const names = wanted.length > 0 ? wanted : Object.keys(GROUPS);
+mkdirSync('reports/mutation', { recursive: true });
+
+/** Per file: killed (incl. timeouts), survived, no coverage, and the survivors' places. */
+const rows = [];
+const survivors = [];
+for (const name of names) {
+  const group = GROUPS[name];
+  const tests = group.tests.filter((t) => existsSync(t));
+  const report = `reports/mutation/${name}.json`;
+  const started = Date.now();
+  if (!reportOnly) {
+    console.log(`\n=== ${name}: ${group.mutate.join(', ')} against ${tests.join(', ')}`);
+    const run = spawnSync('npx', ['stryker', 'run', 'stryker.config.mjs', '--mutate', group.mutate.join(',')], {
+      stdio: ['ignore', 'inherit', 'inherit'],
+      env: { ...process.env, MUTATION_TESTS: tests.join(','), MUTATION_REPORT: report },
+    });
+    if (run.status !== 0 || !existsSync(report)) {
+      console.error(`stryker failed for ${name} (exit ${run.status})`);
+      process.exit(1);
+    }
+  } else if (!existsSync(report)) {
+    console.error(`no report for ${name}: run npm run test:mutation -- ${name}`);
+    continue;
+  }
+  const seconds = reportOnly ? 0 : Math.round((Date.now() - started) / 1000);
+  const { files } = JSON.parse(readFileSync(report, 'utf8'));
+  for (const [file, { mutants, source }] of Object.entries(files)) {
+    const count = (...statuses) => mutants.filter((m) => statuses.includes(m.status)).length;
+    const lines = source.split('\n');
+    for (const m of mutants) {
+      if (m.status !== 'Survived' && m.status !== 'NoCoverage') continue;
+      const line = m.location.start.line;
+      survivors.push(
+        `- ${file}:${line}:${m.location.start.column} ${m.status} ${m.mutatorName}: \`${lines[line - 1].trim()}\` → \`${m.replacement}\``,
+      );
+    }
+    const killed = count('Killed', 'Timeout');
+    const survived = count('Survived');
+    const noCoverage = count('NoCoverage');
+    const valid = killed + survived + noCoverage;
+    rows.push({ group: name, file, killed, survived, noCoverage, valid, seconds });
+  }
+}
+
+const pct = (r) => (r.valid === 0 ? 100 : (100 * r.killed) / r.valid);
+console.log('\nMutation score per module (killed incl. timeouts / valid mutants):\n');
+console.log('| group | module | score | killed | survived | no coverage | group time |');
+console.log('|---|---|---:|---:|---:|---:|---:|');
+for (const r of rows) {
+  console.log(
+    `| ${r.group} | ${r.file} | ${pct(r).toFixed(1)} % | ${r.killed} | ${r.survived} | ${r.noCoverage} | ${r.seconds} s |`,
+  );
+}
+writeFileSync('reports/mutation/survivors.md', `${survivors.join('\n')}\n`);
+console.log(`\n${survivors.length} surviving mutants listed in reports/mutation/survivors.md`);
+const below = rows.filter((r) => pct(r) < TARGET);
+if (below.length > 0) {
+  console.log(`\nBelow ${TARGET} %: ${below.map((r) => r.file).join(', ')}`);
+  process.exit(1);
+}
