@@ -206,6 +206,7 @@ export class TcpConnection {
     if (this.stateValue === 'disconnected') return;
     this.stateValue = 'disconnecting';
     this.input.retrieveAll();
+    this.noteFlushedBeforeClose();
     this.socket.destroy();
   }
 
@@ -217,6 +218,7 @@ export class TcpConnection {
     if (this.stateValue === 'disconnected') return;
     this.stateValue = 'disconnecting';
     this.input.retrieveAll();
+    this.noteFlushedBeforeClose();
     this.socket.resetAndDestroy();
   }
 
@@ -274,6 +276,16 @@ export class TcpConnection {
     else this.socket.write(data);
   }
 
+  /**
+   * The last exact count before a destroy: what is not pending now has been taken by the kernel
+   * (including synchronous writes whose callbacks Node has not run yet).
+   */
+  private noteFlushedBeforeClose(): void {
+    if (this.reportWrites && !this.socket.destroyed) {
+      this.bytesFlushed = this.bytesSent - this.socket.writableLength;
+    }
+  }
+
   /** Writes report their completion only while someone listens: it costs a callback each. */
   private updateWriteReports(): void {
     const wanted = this.writeCompleteCallback !== null || this.countFlushed;
@@ -286,7 +298,10 @@ export class TcpConnection {
 
   /** One shared callback for the writes that report (Node batches those of one tick). */
   private readonly onWritten = (error?: Error | null): void => {
-    if (error) return; // dropped: the connection is going down
+    // Dropped: the connection is going down. Node 20 completes the write that was in flight at a
+    // destroy() without an error (and writableLength then reads 0), though the kernel never took
+    // its bytes: a destroyed socket reports nothing (`noteFlushedBeforeClose` counted before).
+    if (error || this.socket.destroyed) return;
     const pending = this.socket.writableLength;
     this.bytesFlushed = this.bytesSent - pending;
     if (pending === 0 && this.writeCompleteCallback !== null) this.writeCompleteCallback(this);

@@ -502,6 +502,44 @@ describe('TcpConnection send', () => {
     expect(errors).toEqual([]);
   });
 
+  it('never counts output dropped by a close as flushed, once every write callback has run', async () => {
+    // Node 20: destroy() with output queued in libuv completes those writes' callbacks with no
+    // error and writableLength 0. The count must stay at what the kernel took, which the peer
+    // (reading again after the close) receives in full.
+    let conn: TcpConnection | undefined;
+    const down = deferred();
+    const { port } = await server((s) => {
+      s.setConnectionCallback((c) => {
+        if (c.connected) conn = c;
+        else down.resolve();
+      });
+    });
+    const socket = await raw(port);
+    await waitFor(() => conn !== undefined, 5000, 'connection');
+    conn!.trackFlushedBytes();
+    socket.pause();
+    // Separate ticks: each write is its own libuv request, most of them queued behind the kernel.
+    for (let i = 0; i < 256; i++) {
+      conn!.send(pattern(64 * 1024, i));
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    await waitFor(() => conn!.pendingOutputBytes() > 0, 5000, 'output to back up');
+    // And 4 MiB in one tick: one writev, the request that would be reported whole.
+    for (let i = 0; i < 64; i++) conn!.send(pattern(64 * 1024, i));
+    await new Promise((resolve) => setImmediate(resolve));
+    conn!.forceClose();
+    await withTimeout(down.promise, 5000, 'the close callback');
+    // Let the cancelled writes' callbacks run (libuv reports them while closing the handle).
+    await new Promise((resolve) => setImmediate(resolve));
+    await sleep(20);
+    const toEnd = readUntilEnd(socket);
+    socket.resume();
+    const reachedPeer = (await withTimeout(toEnd, 10_000, 'the peer to read to the end')).length;
+    expect(reachedPeer).toBeLessThan(conn!.sentBytes());
+    expect(conn!.flushedBytes()).toBeGreaterThan(0);
+    expect(conn!.flushedBytes()).toBeLessThanOrEqual(reachedPeer);
+  });
+
   it('fires a write-complete callback set after the output was queued, once that output drains', async () => {
     const completions: number[] = [];
     let pendingWhenSet = 0;

@@ -4,13 +4,14 @@
  * DELIVER_ACK coalescing, the classic client's offline page, presence and rate limiting.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { legacyCodec } from '../../src/app/protocol/legacyCodec.js';
 import { ChatService } from '../../src/app/service/ChatService.js';
 import { ChatSession } from '../../src/app/service/ChatSession.js';
 import { LocalDeliveryRouter } from '../../src/app/service/DeliveryRouter.js';
 import { LocalPresence } from '../../src/app/service/Presence.js';
 import { RateLimiter } from '../../src/app/service/RateLimiter.js';
 import { createLocalServices } from '../../src/app/services/LocalMessageService.js';
-import { LEGACY_OFFLINE_PAGE } from '../fixtures/legacy/limits.js';
+import { LEGACY_WRITE_BYTES } from '../fixtures/legacy/limits.js';
 import { openTempStore, RecordingTransport, type TempStore } from './helpers.js';
 
 let temp: TempStore;
@@ -247,11 +248,10 @@ describe('ChatService', () => {
     }
   });
 
-  it(`gives a classic client at most ${LEGACY_OFFLINE_PAGE} offline messages in its LOGIN_MSG_ACK, the rest as pushes`, async () => {
+  it(`gives a classic client the offline messages that fit one ${LEGACY_WRITE_BYTES}-byte recv in its LOGIN_MSG_ACK, the rest as pushes`, async () => {
     const { svc } = service();
     const [a, b] = [await registered(svc), await registered(svc)];
-    const extra = 37;
-    const total = LEGACY_OFFLINE_PAGE + extra;
+    const total = 237;
     const batch = Array.from({ length: total }, (_, i) => ({
       sender: a.id,
       cmid: null,
@@ -265,14 +265,25 @@ describe('ChatService', () => {
     const sb = await loggedIn(svc, b, 'legacy');
     const ack = sb.transport.sent[0]!;
     expect(ack).toMatchObject({ msgid: 2, errno: 0, id: b.id });
+    expect(legacyCodec.encode(ack).byteLength).toBeLessThanOrEqual(LEGACY_WRITE_BYTES);
     const offline = (ack.offlinemsg as string[]).map((s) => JSON.parse(s) as Record<string, unknown>);
-    expect(offline).toHaveLength(LEGACY_OFFLINE_PAGE);
-    expect(offline.map((m) => m.msg)).toEqual(batch.slice(0, LEGACY_OFFLINE_PAGE).map((m) => m.body));
+    // As many as fit: at least one, and one more would not have fitted.
+    expect(offline.length).toBeGreaterThan(0);
+    expect(offline.length).toBeLessThan(total);
+    const carried = offline.length;
+    const withOneMore = {
+      ...ack,
+      offlinemsg: [...(ack.offlinemsg as string[]), (ack.offlinemsg as string[])[0]!],
+    };
+    expect(legacyCodec.encode(withOneMore).byteLength).toBeGreaterThan(LEGACY_WRITE_BYTES);
+    expect(offline.map((m) => m.msg)).toEqual(batch.slice(0, carried).map((m) => m.body));
     // Classic fields only (no mid / seq).
     expect(Object.keys(offline[0]!).sort()).toEqual(['id', 'msg', 'msgid', 'name', 'time', 'toid']);
     await sb.transport.waitFor((m) => m.msg === `off${total - 1}`);
     const pushes = sb.transport.sent.slice(1);
-    expect(pushes.map((m) => m.msg)).toEqual(batch.slice(LEGACY_OFFLINE_PAGE).map((m) => m.body));
+    expect(pushes.map((m) => m.msg)).toEqual(batch.slice(carried).map((m) => m.body));
+    for (const push of pushes)
+      expect(legacyCodec.encode(push).byteLength).toBeLessThanOrEqual(LEGACY_WRITE_BYTES);
     // Everything sent counts as delivered (a classic client never acks): written on flush.
     await svc.flush();
     expect((await temp.store.messages.cursor(b.id)).ackedSeq).toBe(total);

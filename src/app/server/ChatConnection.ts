@@ -5,6 +5,7 @@ import { legacyMaySend } from '../protocol/legacyReplies.js';
 import { errorReply } from '../protocol/replies.js';
 import type { ChatSession, CodecKind, SessionTransport } from '../service/ChatSession.js';
 import type { InputBudget, InputCutReason, InputHolder } from './InputBudget.js';
+import { LegacyOutbox, type LegacyPacing } from './LegacyOutbox.js';
 import type { SecurityEvent, SecurityLog } from './SecurityLog.js';
 import type { CloseReason } from './ServerObserver.js';
 
@@ -22,6 +23,11 @@ export interface ConnectionHost {
   readonly framing: LengthHeaderCodec;
   /** Pending output at which bulk sends (inbox catch-up) wait for the client to read. */
   readonly outputPauseBytes: number;
+  /** Pending output (a legacy session's paced queue included) at which a slow reader is cut off. */
+  readonly highWaterMarkBytes: number;
+  readonly legacyPacing: LegacyPacing;
+  /** Closes a reader too slow for its output (logged). */
+  dropSlowReader(conn: TcpConnection, pendingBytes: number): void;
   openSession(transport: SessionTransport): ChatSession;
   log(level: 'debug' | 'info' | 'warn', message: string): void;
   /** For logs and metrics: the connection's codec is now known. */
@@ -35,6 +41,8 @@ export interface ConnectionHost {
 }
 
 const kBrace = 0x7b;
+/** Longest a legacy logout waits for its queued output to reach the kernel. */
+const kLogoutFlushMs = 5000;
 
 /**
  * One client connection of the chat server: picks the codec from the first byte (docs/PROTOCOL.md
@@ -60,10 +68,12 @@ export class ChatConnection implements SessionTransport, InputHolder {
   /** Why the server closed it; null when the peer did (or it has not closed). */
   closeReason: CloseReason | null = null;
   private splitter: LegacyFrameSplitter | null = null;
+  /** Legacy only: paced output, one message per write. */
+  private outbox: LegacyOutbox | null = null;
   private decided = false;
   private sawFrame = false;
-  /** Resolves the pending `whenWritable` promise. */
-  private drained: (() => void) | null = null;
+  /** Resolve the pending `whenWritable` / `whenFlushed` promises once output has drained. */
+  private drainWaiters: (() => void)[] = [];
 
   constructor(
     private readonly conn: TcpConnection,
@@ -104,7 +114,8 @@ export class ChatConnection implements SessionTransport, InputHolder {
         this.splitter = new LegacyFrameSplitter(
           Math.min(this.host.maxMessageBytes, this.host.maxLegacyMessageBytes),
         );
-        // A classic client never acks: a push counts as delivered once its bytes left (bytesFlushed).
+        this.outbox = new LegacyOutbox(this.conn, this.host.legacyPacing.gapMs);
+        // A classic client never acks: a push counts as delivered once the kernel took its bytes.
         this.conn.trackFlushedBytes();
         this.host.codecChosen(this.peer, 'legacy');
       }
@@ -206,9 +217,7 @@ export class ChatConnection implements SessionTransport, InputHolder {
   send(message: object): void {
     if (!this.conn.connected) return;
     if (this.kind === 'legacy') {
-      if (!legacyMaySend((message as { msgid?: unknown }).msgid)) return;
-      const bytes = legacyCodec.encode(message);
-      this.conn.send(bytes);
+      this.sendLegacy(message);
       return;
     }
     let bytes: Uint8Array;
@@ -225,8 +234,28 @@ export class ChatConnection implements SessionTransport, InputHolder {
     this.conn.send(bytes);
   }
 
+  /** One classic message into the paced queue; the queue counts toward the high-water mark. */
+  private sendLegacy(message: object): void {
+    const msgid = (message as { msgid?: unknown }).msgid;
+    if (!legacyMaySend(msgid)) return;
+    const bytes = legacyCodec.encode(message);
+    if (bytes.byteLength > this.host.legacyPacing.maxWriteBytes) {
+      // The service cuts every reply to fit; a bigger one is our bug, and would break the client.
+      this.host.log(
+        'warn',
+        `${this.peer}: legacy reply of ${bytes.byteLength} bytes not sent (msgid ${msgid})`,
+      );
+      return;
+    }
+    const outbox = this.outbox!;
+    outbox.enqueue(bytes);
+    const pending = outbox.queuedBytes + this.conn.pendingOutputBytes();
+    if (pending >= this.host.highWaterMarkBytes) this.host.dropSlowReader(this.conn, pending);
+  }
+
+  /** Bytes accepted so far, in order: those handed to the socket, then those still paced here. */
   bytesQueued(): number {
-    return this.conn.sentBytes();
+    return this.conn.sentBytes() + (this.outbox?.queuedBytes ?? 0);
   }
 
   bytesFlushed(): number {
@@ -238,19 +267,52 @@ export class ChatConnection implements SessionTransport, InputHolder {
     this.conn.forceClose();
   }
 
-  /** Paused above `outputPauseBytes` of pending output, until it has drained or the connection is gone. */
+  /**
+   * Legacy logout: resolves once everything queued so far has been taken by the kernel, the
+   * connection is gone, or `kLogoutFlushMs` has passed (a client that stopped reading).
+   */
+  async whenFlushed(): Promise<void> {
+    const outbox = this.outbox;
+    const conn = this.conn;
+    if (outbox === null || !conn.connected) return;
+    let timer: TimerId | null = null;
+    const deadline = new Promise<void>((resolve) => {
+      timer = conn.loop.runAfter(kLogoutFlushMs, resolve);
+    });
+    try {
+      const empty = outbox.whenEmpty();
+      if (empty !== undefined) await Promise.race([empty, deadline]);
+      if (conn.connected && conn.pendingOutputBytes() > 0) await Promise.race([this.drained(), deadline]);
+    } finally {
+      if (timer !== null) conn.loop.cancel(timer);
+    }
+  }
+
+  /**
+   * Paused above `outputPauseBytes` of pending output, until it has drained or the connection is
+   * gone; a legacy session also while its paced queue is long.
+   */
   whenWritable(): Promise<void> | undefined {
     const conn = this.conn;
-    if (!conn.connected || conn.pendingOutputBytes() < this.host.outputPauseBytes) return undefined;
+    if (!conn.connected) return undefined;
+    const paced = this.outbox?.whenRoom();
+    if (paced !== undefined) return paced;
+    if (conn.pendingOutputBytes() < this.host.outputPauseBytes) return undefined;
+    return this.drained();
+  }
+
+  /** Resolves once pending output has drained to zero (or the connection is gone). */
+  private drained(): Promise<void> {
     return new Promise((resolve) => {
-      this.drained = resolve;
-      conn.setWriteCompleteCallback(this.onDrained);
+      this.drainWaiters.push(resolve);
+      this.conn.setWriteCompleteCallback(this.onDrained);
     });
   }
 
   /** The connection went down: nothing waits for output that will never drain. */
   onDown(): void {
     this.host.inputBudget.release(this);
+    this.outbox?.close();
     this.onDrained();
   }
 
@@ -260,11 +322,9 @@ export class ChatConnection implements SessionTransport, InputHolder {
   }
 
   private readonly onDrained = (): void => {
-    const wake = this.drained;
-    if (wake === null) return;
-    this.drained = null;
+    if (this.drainWaiters.length === 0) return;
     this.conn.setWriteCompleteCallback(null);
-    wake();
+    for (const wake of this.drainWaiters.splice(0)) wake();
   };
 
   pauseInput(): void {

@@ -18,6 +18,7 @@ import { ChatConnection, type ConnectionHost } from './ChatConnection.js';
 import { ConnectionLimits, type ConnectionLimitsOptions } from './ConnectionLimits.js';
 import { descriptorBudget } from './descriptorBudget.js';
 import { InputBudget } from './InputBudget.js';
+import { kDefaultLegacyPacing, type LegacyPacing } from './LegacyOutbox.js';
 import type { Logger } from './logger.js';
 import type { ChatMetrics } from './metrics.js';
 import { type SecurityEvent, SecurityLog } from './SecurityLog.js';
@@ -52,6 +53,10 @@ export interface ChatServerOptions {
   maxAnonymousConnections?: number;
   /** Failed-login and registration limits; `isTrusted` defaults to the connection limits' trusted addresses. */
   authThrottle?: AuthThrottleOptions;
+  /** Least time between two writes to one classic (legacy) session. Default 2 ms. */
+  legacyGapMs?: number;
+  /** Largest write to a classic session, `\0` included (its `recv` buffer). Default 1024. */
+  legacyWriteBytes?: number;
   /** Cluster presence and routing; default single-node, in memory. */
   presence?: Presence;
   /** Where this server routes committed messages. Default: its local sessions. */
@@ -86,11 +91,12 @@ export class ChatServer implements ConnectionHost {
   readonly framing: LengthHeaderCodec;
   /** Half the high-water mark: bulk sends pause there until drained, well before a slow reader is cut off. */
   readonly outputPauseBytes: number;
+  readonly highWaterMarkBytes: number;
+  readonly legacyPacing: LegacyPacing;
   private readonly tcp: TcpServer;
   private readonly loop: EventLoop;
   private readonly idleTimeoutMs: number;
   private readonly idleLegacy: boolean;
-  private readonly highWaterMark: number;
   private readonly logger: Logger;
   private readonly closing = new Set<Promise<void>>();
   private readonly observer: ServerObserver;
@@ -118,8 +124,12 @@ export class ChatServer implements ConnectionHost {
     this.loop = options.loop ?? EventLoop.default();
     this.idleTimeoutMs = options.idleTimeoutMs ?? 90_000;
     this.idleLegacy = options.idleTimeoutLegacy ?? false;
-    this.highWaterMark = options.highWaterMarkBytes ?? 8 * 1024 * 1024;
-    this.outputPauseBytes = Math.max(1, Math.floor(this.highWaterMark / 2));
+    this.highWaterMarkBytes = options.highWaterMarkBytes ?? 8 * 1024 * 1024;
+    this.outputPauseBytes = Math.max(1, Math.floor(this.highWaterMarkBytes / 2));
+    this.legacyPacing = {
+      gapMs: options.legacyGapMs ?? kDefaultLegacyPacing.gapMs,
+      maxWriteBytes: options.legacyWriteBytes ?? kDefaultLegacyPacing.maxWriteBytes,
+    };
     this.maxMessageBytes = options.maxMessageBytes ?? Limits.MAX_MESSAGE_BYTES;
     this.maxLegacyMessageBytes = options.maxLegacyMessageBytes ?? kDefaultMaxLegacyMessageBytes;
     this.security = new SecurityLog(this.logger);
@@ -148,6 +158,7 @@ export class ChatServer implements ConnectionHost {
     this.service = new ChatService(this.services, presence, {
       serverId: this.serverId,
       messagesPerSecond: options.messagesPerSecond,
+      legacyWriteBytes: this.legacyPacing.maxWriteBytes,
       onError: (error, context) => this.observer.serviceError(error, context),
       events: this.observer,
       authThrottle: { isTrusted: (ip) => this.limits.isTrusted(ip), ...options.authThrottle },
@@ -238,6 +249,16 @@ export class ChatServer implements ConnectionHost {
     oldest.close();
   }
 
+  /** A reader this slow would make us buffer without bound; its messages wait in its inbox. */
+  dropSlowReader(conn: TcpConnection, pendingBytes: number): void {
+    if (!conn.connected) return;
+    this.forcedClose(conn.context as ChatConnection, {
+      code: 'slow_reader',
+      detail: `${pendingBytes} bytes pending`,
+    });
+    conn.forceClose();
+  }
+
   private readonly onConnection = (conn: TcpConnection): void => {
     if (conn.connected) {
       const chat = new ChatConnection(conn, this);
@@ -255,11 +276,7 @@ export class ChatServer implements ConnectionHost {
           detail: (error as NodeJS.ErrnoException).code ?? error.message,
         };
       });
-      conn.setHighWaterMarkCallback((c, pending) => {
-        // A reader this slow would make us buffer without bound; its messages wait in its inbox.
-        this.forcedClose(chat, { code: 'slow_reader', detail: `${pending} bytes pending` });
-        c.forceClose();
-      }, this.highWaterMark);
+      conn.setHighWaterMarkCallback((c, pending) => this.dropSlowReader(c, pending), this.highWaterMarkBytes);
       if (this.idleTimeoutMs > 0) this.armIdle(conn, chat, this.idleTimeoutMs);
       this.addAnonymous(chat);
       return;

@@ -30,6 +30,10 @@ export interface ServerConfig {
   maxAnonymousConnections: number;
   /** Addresses exempt from per-address limits (a local proxy, the tests, the benches). */
   trustedAddresses: string[];
+  /** Least time between two writes to one classic session (ms). */
+  legacyGapMs: number;
+  /** Largest write to a classic session, `\0` included. */
+  legacyWriteBytes: number;
   /** Redis URL: join a cluster of servers sharing one store. */
   redis: string | undefined;
   /** Key/channel prefix in Redis. */
@@ -77,6 +81,10 @@ Options (each also read from the environment variable shown):
                            (connections, failed logins, registrations): a local proxy
                                                                CHAT_TRUSTED_ADDRESSES
                            (127.0.0.1,::1,::ffff:127.0.0.1; '' = none)
+  --legacy-gap-ms MS       least time between two writes to one classic client, so that
+                           each recv gets one message (1-1000)  CHAT_LEGACY_GAP_MS (2)
+  --legacy-write-bytes N   largest write to a classic client, its \0 included: the classic
+                           client's recv buffer (1024-1048576)  CHAT_LEGACY_WRITE_BYTES (1024)
   --redis URL              join a cluster: redis://host:port    CHAT_REDIS     (none: single node)
   --redis-prefix PREFIX    Redis key/channel prefix             CHAT_REDIS_PREFIX (chat)
   --workers N              worker processes sharing the port    CHAT_WORKERS
@@ -163,6 +171,12 @@ const FLAGS: Readonly<Record<string, Flag>> = {
     parse: integer(1, 10_000_000),
   },
   '--trusted-addresses': { env: 'CHAT_TRUSTED_ADDRESSES', key: 'trustedAddresses', parse: addressList },
+  '--legacy-gap-ms': { env: 'CHAT_LEGACY_GAP_MS', key: 'legacyGapMs', parse: integer(1, 1000) },
+  '--legacy-write-bytes': {
+    env: 'CHAT_LEGACY_WRITE_BYTES',
+    key: 'legacyWriteBytes',
+    parse: integer(1024, 1024 * 1024),
+  },
   '--redis': { env: 'CHAT_REDIS', key: 'redis', parse: text },
   '--redis-prefix': { env: 'CHAT_REDIS_PREFIX', key: 'redisPrefix', parse: text },
   '--workers': { env: 'CHAT_WORKERS', key: 'workers', parse: integer(0, 256) },
@@ -192,6 +206,8 @@ export function parseServerArgs(argv: readonly string[], env: NodeJS.ProcessEnv)
     maxConnectionsPerIp: 256,
     maxAnonymousConnections: 4096,
     trustedAddresses: [...DEFAULT_TRUSTED_ADDRESSES],
+    legacyGapMs: 2,
+    legacyWriteBytes: 1024,
     redis: undefined,
     redisPrefix: 'chat',
     workers: undefined,

@@ -26,5 +26,7 @@ export function connectionOptionsOf(
       trustedAddresses: config.trustedAddresses,
     },
     maxAnonymousConnections: config.maxAnonymousConnections,
+    legacyGapMs: config.legacyGapMs,
+    legacyWriteBytes: config.legacyWriteBytes,
   };
 }

@@ -1,12 +1,7 @@
 import { Dispatcher } from '../../net/index.js';
 import { Errno, errmsgFor } from '../protocol/errno.js';
-import {
-  legacyChatMessage,
-  legacyLoginAck,
-  legacyLoginAckError,
-  legacyRegAck,
-  legacyRegAckError,
-} from '../protocol/legacyReplies.js';
+import { fitLegacyChatMessage, fitLegacyLoginAck, kClassicRecvBytes } from '../protocol/legacyFit.js';
+import { legacyLoginAckError, legacyRegAck, legacyRegAckError } from '../protocol/legacyReplies.js';
 import { allowedBeforeLogin, MsgId } from '../protocol/msgid.js';
 import { errorReply, loginAck } from '../protocol/replies.js';
 import {
@@ -45,6 +40,11 @@ export interface ChatServiceOptions {
   messagesPerSecond?: number;
   /** How long delivery acks are coalesced before being written. Default 50 ms. */
   ackFlushMs?: number;
+  /**
+   * Largest reply to a classic session, `\0` included: login acks and pushes are cut to fit
+   * (docs/DECISIONS.md "Pacing"). Default 1024, the classic client's `recv` buffer.
+   */
+  legacyWriteBytes?: number;
   /** Reports unexpected failures (logging). Default: ignore. */
   onError?: (error: unknown, context: string) => void;
   /** Logins, errors, message flow: for logs and metrics. Default: none. */
@@ -58,8 +58,8 @@ export interface ChatServiceOptions {
 /** Which reply id carries the errors of each request id (docs/PROTOCOL.md §3–4); others use ERROR (20). */
 const kAckFor: Readonly<Record<number, number>> = { 1: 2, 3: 16, 4: 5, 6: 11, 7: 13, 8: 14, 9: 15, 10: 12 };
 
-/** Most offline messages put inside a classic LOGIN_MSG_ACK. */
-const kLegacyOfflinePage = 500;
+/** Unread messages read for a classic LOGIN_MSG_ACK (far more than fit the default 1,024 bytes). */
+const kLegacyOfflinePage = 64;
 
 type Handler = (session: ChatSession, req: ChatRequest) => Promise<void> | undefined;
 
@@ -73,6 +73,7 @@ export class ChatService {
   private readonly sessions = new Set<ChatSession>();
   private readonly messagesPerSecond: number;
   private readonly ackFlushMs: number;
+  private readonly legacyWriteBytes: number;
   private readonly acks: AckWriter;
   private readonly reportError: (error: unknown, context: string) => void;
   private readonly auth: AuthThrottle;
@@ -88,6 +89,7 @@ export class ChatService {
     this.events = options.events ?? NO_SERVICE_EVENTS;
     this.messagesPerSecond = options.messagesPerSecond ?? 2000;
     this.ackFlushMs = options.ackFlushMs ?? 50;
+    this.legacyWriteBytes = options.legacyWriteBytes ?? kClassicRecvBytes;
     this.reportError = options.onError ?? (() => {});
     this.auth = new AuthThrottle(options.authThrottle);
     this.acks = new AckWriter(store.messages, this.ackFlushMs, (error) =>
@@ -306,14 +308,16 @@ export class ChatService {
       const onInboxError = (error: unknown): void => this.inboxFailed(session, error);
       const backpressure = (): Promise<void> | undefined => session.transport.whenWritable?.();
       if (session.kind === 'legacy') {
-        // The classic client gets its unread messages inside the ack (at most a page, so the ack
-        // stays far below the slow-reader limit); the rest follow as ordinary pushes.
+        // The classic client reads the ack with one recv: it carries the unread messages that fit,
+        // the rest follow as ordinary (paced) pushes, in seq order.
         const unread = await this.store.messages.readInbox(user.id, cursor.ackedSeq, kLegacyOfflinePage);
         const offline = unread.map(pushFromEntry);
         session.deliveryBaseline = cursor.ackedSeq;
-        session.send(legacyLoginAck(user, friends, groups, offline));
-        const last = offline.length > 0 ? offline[offline.length - 1]!.seq : cursor.ackedSeq;
-        if (offline.length > 0) this.noteWritten(session, last);
+        const fitted = fitLegacyLoginAck(user, friends, groups, offline, this.legacyWriteBytes);
+        session.send(fitted.ack);
+        const carried = fitted.offlineCount;
+        const last = carried > 0 ? offline[carried - 1]!.seq : cursor.ackedSeq;
+        if (carried > 0) this.noteWritten(session, last);
         session.inbox = new InboxStream(user.id, last, this.store.messages, sink, onInboxError, backpressure);
       } else {
         this.reply(session, { ...loginAck(user, friends, groups) }, req.reqid);
@@ -452,7 +456,7 @@ export class ChatService {
   // ---- delivery ----
 
   private sendPush(session: ChatSession, push: ChatPushView): void {
-    session.send(session.kind === 'legacy' ? legacyChatMessage(push) : push);
+    session.send(session.kind === 'legacy' ? fitLegacyChatMessage(push, this.legacyWriteBytes) : push);
     // A classic client never acks: a push counts as delivered once written to its socket.
     if (session.kind === 'legacy') this.noteWritten(session, push.seq);
   }
@@ -465,9 +469,9 @@ export class ChatService {
   }
 
   /**
-   * A classic client never acks: what was sent to it counts as delivered once it has left this
-   * process for the socket. Output still queued here when the connection is force-closed (a
-   * slow reader) is discarded, so those messages stay unacknowledged for the next login.
+   * A classic client never acks: what was sent to it counts as delivered once the kernel has
+   * taken all of its bytes. Output still queued when the connection is cut (the paced queue, or
+   * pending in the socket) is discarded, so those messages stay unacknowledged for the next login.
    */
   private noteWritten(session: ChatSession, seq: number): void {
     const transport = session.transport;
@@ -488,7 +492,7 @@ export class ChatService {
     }
   }
 
-  /** Every unflushed seq whose bytes have left the process counts as delivered. */
+  /** Every unflushed seq whose bytes the kernel has taken counts as delivered. */
   private promoteFlushed(session: ChatSession): void {
     const flushed = session.transport.bytesFlushed?.();
     const pending = session.unflushed;
@@ -511,17 +515,26 @@ export class ChatService {
     this.acks.note(session.userId, seq);
   }
 
+  /**
+   * Ends the login. At a logout the pushes already sent are given time to reach the kernel, so
+   * that a classic session's paced pushes count as delivered, not sent twice.
+   */
   private async endLogin(
     session: ChatSession,
     why: 'logout' | 'disconnect' | 'error' = 'disconnect',
   ): Promise<void> {
     const userId = session.userId;
     if (userId === null) return;
+    session.inbox?.close();
+    if (why === 'logout' && session.unflushed.length > 0) {
+      await session.transport.whenFlushed?.();
+      // The connection closed meanwhile: closeSession has ended this login.
+      if (session.userId !== userId) return;
+    }
     this.events.loggedOut(session, userId, why);
     this.promoteFlushed(session);
     session.unflushed = [];
     await this.acks.flush();
-    session.inbox?.close();
     session.inbox = null;
     session.userId = null;
     session.deliveredSeq = 0;

@@ -21,12 +21,17 @@ export interface SessionTransport {
   whenWritable?(): Promise<void> | undefined;
   /**
    * Output accounting, for clients that never acknowledge (legacy): bytes accepted by `send` so
-   * far, and how many of them have left the process for the socket (still right once the
-   * connection is down: whatever was queued then is lost). Optional: without it a send counts as
+   * far, in order, and how many of them the kernel has taken (still right once the connection is
+   * down: whatever was queued then is lost, never counted). Optional: without it a send counts as
    * written.
    */
   bytesQueued?(): number;
   bytesFlushed?(): number;
+  /**
+   * Resolves once what `send` accepted has been taken by the kernel, the connection is gone, or
+   * the transport gave up waiting (a logout counts a classic session's last pushes). Optional.
+   */
+  whenFlushed?(): Promise<void>;
   /** A short name for logs. */
   readonly peer: string;
   /** The client's source address (IP), for per-address limits; absent = unknown. */
@@ -55,7 +60,7 @@ export class ChatSession {
   deliveryBaseline = 0;
   /**
    * Legacy only: seqs sent to the connection, each with the connection's byte count once it was
-   * queued, that are not yet known to have reached the socket; they count as delivered then.
+   * queued, that the kernel is not yet known to have taken; they count as delivered then.
    */
   unflushed: { seq: number; end: number }[] = [];
   flushCheckArmed = false;
