@@ -29,6 +29,14 @@ export interface CallOptions {
   deadline?: number;
   /** Overrides the method's idempotency (which decides retries) for this call. */
   idempotent?: boolean;
+  /**
+   * Calls with the same affinity key go to the same provider while it is usable, instead of
+   * the least loaded: the highest rendezvous hash of (key, provider) among the listed
+   * providers, so a key moves only when its provider leaves or fails (a retry takes the next
+   * in that key's order). E.g. a sender's id, so that its calls stay in order on one provider.
+   * Default none (least loaded).
+   */
+  affinity?: string;
 }
 
 /** A typed client for one service: one async function per method. */

@@ -12,8 +12,7 @@ import type { LegacyClient } from '../../src/app/client/LegacyClient.js';
 import type { WireObject } from '../../src/app/client/types.js';
 import type { ChatStore } from '../../src/app/model/ChatStore.js';
 import { ChatProtobufCodec } from '../../src/app/protocol/chatProtobuf.js';
-import { type ChatServerProcess, startChatServer } from '../helpers/chatServer.js';
-import type { StoreKind } from '../helpers/db.js';
+import { type ChatServerProcess, type ServerTarget, startChatServer } from '../helpers/chatServer.js';
 import {
   Clients,
   expectPreserved,
@@ -48,7 +47,7 @@ interface Harness {
 }
 
 /** A server with a little of everything stored, and three connections that must survive. */
-async function setUp(kind: StoreKind): Promise<Harness> {
+async function setUp(kind: ServerTarget): Promise<Harness> {
   const server = await startChatServer({ db: kind });
   const clients = new Clients(() => server);
   const u1 = await clients.loggedIn('json');

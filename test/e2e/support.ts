@@ -12,12 +12,16 @@ import type { ChatStore } from '../../src/app/model/ChatStore.js';
 import { ChatProtobufCodec } from '../../src/app/protocol/chatProtobuf.js';
 import {
   type ChatServerProcess,
+  type ServerTarget,
   type StartChatServerOptions,
   startChatServer,
 } from '../helpers/chatServer.js';
-import type { StoreKind } from '../helpers/db.js';
 
-export const STORES: readonly StoreKind[] = ['sqlite', 'mysql'];
+/**
+ * What every parameterized suite runs against: chat-server on each store, and the distributed
+ * server (a gateway and the services in separate processes, over MySQL).
+ */
+export const STORES: readonly ServerTarget[] = ['sqlite', 'mysql', 'distributed'];
 export const CODECS: readonly CodecName[] = ['json', 'protobuf'];
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

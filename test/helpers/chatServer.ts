@@ -13,18 +13,28 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { chatServerBin } from '../../src/app/cluster/paths.js';
+import { chatGatewayBin, chatServerBin, chatServiceBin } from '../../src/app/cluster/paths.js';
 import type { ChatStore } from '../../src/app/model/ChatStore.js';
 import { openStore } from '../../src/app/store/openStore.js';
 import { createTestDatabase, type StoreKind, type TestDatabase } from './db.js';
+import { startZooKeeper, type ZooKeeperHandle } from './zookeeper.js';
 
 export const REPO_ROOT = resolve(import.meta.dirname, '../..');
 export const CHAT_SERVER_BIN = chatServerBin();
+export const CHAT_GATEWAY_BIN = chatGatewayBin();
+export const CHAT_SERVICE_BIN = chatServiceBin();
+
+/**
+ * What the e2e suites run against: chat-server over one store, or 'distributed': a chat-gateway
+ * in front of a chat-service process (all four services) over MySQL, found through a private
+ * ZooKeeper, presence and pushes through Redis. The suites do not tell them apart.
+ */
+export type ServerTarget = StoreKind | 'distributed';
 
 export interface StartChatServerOptions {
-  db: StoreKind;
+  db: ServerTarget;
   /** More command-line flags (e.g. `['--idle-timeout', '1']`). */
   extraArgs?: readonly string[];
   /** Environment additions; CHAT_* variables of the test's own environment are not inherited. */
@@ -43,7 +53,7 @@ export interface ExitInfo {
 }
 
 export interface ChatServerProcess {
-  readonly kind: StoreKind;
+  readonly kind: ServerTarget;
   /** Address of the current run (a restart may move to another port if the old one is taken). */
   readonly host: string;
   readonly port: number;
@@ -94,16 +104,34 @@ interface Run {
   port: number;
 }
 
+/** The command line of one run on `port` (binary first), given the run's extra flags. */
+type CommandLine = (port: number, extraArgs: readonly string[]) => string[];
+
 class SpawnedChatServer implements ChatServerProcess {
   private run: Run | null = null;
   private log = '';
   private cleaned = false;
 
   constructor(
-    readonly kind: StoreKind,
+    readonly kind: ServerTarget,
     private readonly db: TestDatabase,
     readonly serverId: string,
     private readonly options: StartChatServerOptions,
+    private readonly commandLine: CommandLine = (port, extraArgs) => [
+      CHAT_SERVER_BIN,
+      '--host',
+      '127.0.0.1',
+      '--port',
+      String(port),
+      '--db',
+      db.url,
+      '--log-level',
+      options.logLevel ?? 'warn',
+      '--server-id',
+      serverId,
+      ...(options.extraArgs ?? []),
+      ...extraArgs,
+    ],
   ) {}
 
   get host(): string {
@@ -142,8 +170,9 @@ class SpawnedChatServer implements ChatServerProcess {
 
   /** Spawns one run; rejects (after killing it) when it does not print "listening on" in time. */
   async spawnRun(port: number, extraArgs: readonly string[]): Promise<void> {
-    if (!existsSync(CHAT_SERVER_BIN)) {
-      throw new Error(`${CHAT_SERVER_BIN} is missing: run 'npm run build' first`);
+    const bin = this.commandLine(port, extraArgs)[0]!;
+    if (!existsSync(bin)) {
+      throw new Error(`${bin} is missing: run 'npm run build' first`);
     }
     installExitHook();
     // Other test runs on this machine may be rebuilding dist/ right now (`npm test` builds first):
@@ -161,21 +190,7 @@ class SpawnedChatServer implements ChatServerProcess {
   }
 
   private async spawnOnce(port: number, extraArgs: readonly string[]): Promise<void> {
-    const args = [
-      CHAT_SERVER_BIN,
-      '--host',
-      '127.0.0.1',
-      '--port',
-      String(port),
-      '--db',
-      this.db.url,
-      '--log-level',
-      this.options.logLevel ?? 'warn',
-      '--server-id',
-      this.serverId,
-      ...(this.options.extraArgs ?? []),
-      ...extraArgs,
-    ];
+    const args = this.commandLine(port, extraArgs);
     const limit = this.options.maxOpenFiles;
     // `exec "$0" "$@"`: the shell becomes node, so signals and the exit code are the server's own.
     const [command, argv] =
@@ -278,6 +293,7 @@ class SpawnedChatServer implements ChatServerProcess {
 
 /** Starts the chat server on a free port over a fresh database of the given kind. */
 export async function startChatServer(options: StartChatServerOptions): Promise<ChatServerProcess> {
+  if (options.db === 'distributed') return startDistributedUnit(options);
   const db = await createTestDatabase(options.db);
   const serverId = `e2e-${process.pid}-${randomBytes(4).toString('hex')}`;
   const server = new SpawnedChatServer(options.db, db, serverId, options);
@@ -288,4 +304,205 @@ export async function startChatServer(options: StartChatServerOptions): Promise<
     throw error;
   }
   return server;
+}
+
+// ------------------------------------------------------------------------------ distributed
+
+/** One ZooKeeper per test process, shared by its units (each under its own registry root). */
+let zooKeeper: Promise<ZooKeeperHandle> | null = null;
+
+function sharedZooKeeper(): Promise<ZooKeeperHandle> {
+  if (zooKeeper === null) {
+    zooKeeper = startZooKeeper();
+    // Its JVM is killed with the test process (zookeeper.ts); its data directory goes too.
+    void zooKeeper.then(
+      (zk) => process.once('exit', () => rmSync(zk.dataDir, { recursive: true, force: true })),
+      () => {},
+    );
+  }
+  return zooKeeper;
+}
+
+/** The value of `--name` in `args` (the last one wins, as in the bins). */
+function flagValue(args: readonly string[], name: string): string | undefined {
+  let value: string | undefined;
+  args.forEach((arg, i) => {
+    if (arg === name) value = args[i + 1];
+    else if (arg.startsWith(`${name}=`)) value = arg.slice(name.length + 1);
+  });
+  return value;
+}
+
+const kRedisUrl = 'redis://127.0.0.1:6379';
+
+/**
+ * The 'distributed' target as one ChatServerProcess: `stop`, `kill`, `restart` act on the
+ * gateway (the process clients see), `cleanup` on the whole deployment.
+ */
+class DistributedUnit implements ChatServerProcess {
+  readonly kind = 'distributed' as const;
+  private readonly gateway: ChatServerProcess;
+
+  constructor(private readonly deployment: DistributedDeployment) {
+    this.gateway = deployment.gateways[0]!;
+  }
+
+  get host(): string {
+    return this.gateway.host;
+  }
+  get port(): number {
+    return this.gateway.port;
+  }
+  get dbUrl(): string {
+    return this.deployment.dbUrl;
+  }
+  get serverId(): string {
+    return this.gateway.serverId;
+  }
+  get pid(): number | undefined {
+    return this.gateway.pid;
+  }
+  output(): string {
+    return this.deployment.output();
+  }
+  alive(): boolean {
+    return this.gateway.alive();
+  }
+  exited(): Promise<ExitInfo> {
+    return this.gateway.exited();
+  }
+  stop(graceMs?: number): Promise<number | null> {
+    return this.gateway.stop(graceMs);
+  }
+  kill(): Promise<void> {
+    return this.gateway.kill();
+  }
+  restart(extraArgs?: readonly string[]): Promise<void> {
+    return this.gateway.restart(extraArgs);
+  }
+  openStore(): Promise<ChatStore> {
+    return this.deployment.openStore();
+  }
+  cleanup(): Promise<void> {
+    return this.deployment.cleanup();
+  }
+}
+
+export interface DistributedDeployment {
+  /** The gateways, in order; each a ChatServerProcess (stop/kill/restart act on that gateway). */
+  readonly gateways: readonly ChatServerProcess[];
+  /** The chat-service processes, in the order of `services`. */
+  readonly services: readonly ChatServerProcess[];
+  readonly zookeeper: string;
+  readonly registryRoot: string;
+  readonly redisUrl: string;
+  readonly redisPrefix: string;
+  readonly dbUrl: string;
+  output(): string;
+  openStore(): Promise<ChatStore>;
+  cleanup(): Promise<void>;
+}
+
+export interface StartDistributedOptions extends Omit<StartChatServerOptions, 'db'> {
+  /** Default 1. */
+  gateways?: number;
+  /** One entry per chat-service process, its --services list. Default ['user,friend,group,message']. */
+  services?: readonly string[];
+}
+
+/** Gateways and chat-service processes over one fresh MySQL database (see ServerTarget). */
+export async function startDistributed(
+  options: StartDistributedOptions = {},
+): Promise<DistributedDeployment> {
+  const zk = await sharedZooKeeper();
+  const db = await createTestDatabase('mysql');
+  const unit = `${process.pid}-${randomBytes(4).toString('hex')}`;
+  const registryRoot = `/e2e-${unit}`;
+  const extra = options.extraArgs ?? [];
+  const startOptions: StartChatServerOptions = { ...options, db: 'distributed' };
+  // A suite that names its own Redis or prefix gets it for the whole unit (pushes must find it).
+  const redis = flagValue(extra, '--redis') ?? kRedisUrl;
+  const prefix = flagValue(extra, '--redis-prefix') ?? `e2e-${unit}`;
+  const logLevel = options.logLevel ?? 'warn';
+  const services = (options.services ?? ['user,friend,group,message']).map(
+    (list, k) =>
+      new SpawnedChatServer('distributed', db, `svc-${unit}-${k}`, startOptions, (port) => [
+        CHAT_SERVICE_BIN,
+        '--services',
+        list,
+        '--host',
+        '127.0.0.1',
+        '--port',
+        String(port),
+        '--zookeeper',
+        zk.connectString,
+        '--registry-root',
+        registryRoot,
+        '--db',
+        db.url,
+        '--redis',
+        redis,
+        '--redis-prefix',
+        prefix,
+        '--log-level',
+        logLevel,
+      ]),
+  );
+  const gateways = Array.from({ length: options.gateways ?? 1 }, (_, k) => {
+    const gatewayId = `e2e-gw-${unit}-${k}`;
+    return new SpawnedChatServer('distributed', db, gatewayId, startOptions, (port, extraArgs) => [
+      CHAT_GATEWAY_BIN,
+      '--host',
+      '127.0.0.1',
+      '--port',
+      String(port),
+      '--zookeeper',
+      zk.connectString,
+      '--registry-root',
+      registryRoot,
+      '--redis',
+      redis,
+      '--redis-prefix',
+      prefix,
+      '--log-level',
+      logLevel,
+      '--server-id',
+      gatewayId,
+      ...extra,
+      ...extraArgs,
+    ]);
+  });
+  let cleaned = false;
+  const deployment: DistributedDeployment = {
+    gateways,
+    services,
+    zookeeper: zk.connectString,
+    registryRoot,
+    redisUrl: redis,
+    redisPrefix: prefix,
+    dbUrl: db.url,
+    output: () => [...gateways, ...services].map((p) => p.output()).join(''),
+    openStore: () => openStore(db.url, { connectionLimit: 2 }),
+    async cleanup() {
+      if (cleaned) return;
+      cleaned = true;
+      await Promise.all(gateways.map((g) => g.kill()));
+      await Promise.all(services.map((p) => p.stop()));
+      await db.drop();
+    },
+  };
+  try {
+    await Promise.all(services.map((p) => p.spawnRun(0, [])));
+    await Promise.all(gateways.map((g) => g.spawnRun(0, [])));
+  } catch (error) {
+    await deployment.cleanup().catch(() => {});
+    throw error;
+  }
+  return deployment;
+}
+
+/** The 'distributed' target: one gateway in front of one chat-service process with all four services. */
+async function startDistributedUnit(options: StartChatServerOptions): Promise<ChatServerProcess> {
+  const deployment = await startDistributed({ ...options, gateways: 1 });
+  return new DistributedUnit(deployment);
 }

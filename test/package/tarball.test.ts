@@ -124,6 +124,8 @@ describe('the packed tarball', () => {
       'package.json',
       'docs/PROTOCOL.md',
       'scripts/ensure-nginx.sh',
+      'scripts/zookeeper.sh',
+      'dist/app/distributed/chat_services.proto',
       'dist/net/index.js',
       'dist/net/index.d.ts',
       'dist/rpc/index.js',
@@ -227,7 +229,15 @@ describe('the packed tarball', () => {
 
   it('runs every bin with --help from the installed package', async () => {
     const bins = Object.keys(rootPackage.bin);
-    expect(bins.sort()).toEqual(['chat-client', 'chat-cluster', 'chat-server', 'mprpc']);
+    expect(bins.sort()).toEqual([
+      'chat-client',
+      'chat-cluster',
+      'chat-distributed',
+      'chat-gateway',
+      'chat-server',
+      'chat-service',
+      'mprpc',
+    ]);
     for (const bin of bins) {
       const { stdout } = await run(join(project, 'node_modules/.bin', bin), ['--help'], { cwd: project });
       expect(stdout, bin).toMatch(/usage/i);

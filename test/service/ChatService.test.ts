@@ -10,6 +10,7 @@ import { ChatSession } from '../../src/app/service/ChatSession.js';
 import { LocalDeliveryRouter } from '../../src/app/service/DeliveryRouter.js';
 import { LocalPresence } from '../../src/app/service/Presence.js';
 import { RateLimiter } from '../../src/app/service/RateLimiter.js';
+import { createLocalServices } from '../../src/app/services/LocalMessageService.js';
 import { LEGACY_WRITE_BYTES } from '../fixtures/legacy/limits.js';
 import { openTempStore, RecordingTransport, type TempStore } from './helpers.js';
 
@@ -27,7 +28,8 @@ const uniqueName = (prefix: string) => `${prefix}${++names}`;
 function service(options: { ackFlushMs?: number; messagesPerSecond?: number } = {}) {
   const presence = new LocalPresence();
   const errors: unknown[] = [];
-  const svc = new ChatService(temp.store, presence, {
+  // The in-process services over the store, as chat-server wires them.
+  const svc = new ChatService(createLocalServices(temp.store), presence, {
     serverId: `svc-test-${names}`,
     onError: (e) => errors.push(e),
     ...options,

@@ -2,6 +2,7 @@
  * In-process service-layer tests: a real SQLite store in a temp dir (migrated, as the server opens
  * it), an in-process ChatServer over it, and a recording SessionTransport for ChatService itself.
  */
+
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,6 +10,7 @@ import { type ChatStore, createChatStore } from '../../src/app/model/ChatStore.j
 import { ChatServer, type ChatServerOptions } from '../../src/app/server/ChatServer.js';
 import { createLogger } from '../../src/app/server/logger.js';
 import type { CodecKind, SessionTransport } from '../../src/app/service/ChatSession.js';
+import { createLocalServices } from '../../src/app/services/LocalMessageService.js';
 import { migrate } from '../../src/app/store/migrations.js';
 import { SqliteDriver, type SqliteOptions } from '../../src/app/store/SqliteDriver.js';
 import { RawSocket } from '../e2e/support.js';
@@ -94,7 +96,11 @@ export async function startInProcessServer(
   store: ChatStore,
   options: Partial<ChatServerOptions> = {},
 ): Promise<InProcessServer> {
-  const server = new ChatServer(store, { port: 0, logger: quiet, ...options });
+  const server = new ChatServer(({ onBatch }) => createLocalServices(store, { onBatch }), {
+    port: 0,
+    logger: quiet,
+    ...options,
+  });
   const address = await server.start();
   const sockets: RawSocket[] = [];
   return {

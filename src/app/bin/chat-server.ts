@@ -11,6 +11,8 @@ import { parseServerArgs, SERVER_HELP, type ServerConfig } from '../server/confi
 import { createLogger, type Logger } from '../server/logger.js';
 import { ChatMetrics } from '../server/metrics.js';
 import { type MetricsEndpoint, startMetricsEndpoint } from '../server/metricsEndpoint.js';
+import { connectionOptionsOf } from '../server/serverOptions.js';
+import { createLocalServices } from '../services/LocalMessageService.js';
 import { openStore } from '../store/openStore.js';
 
 const describe = (error: unknown): string => (error instanceof Error ? error.message : String(error));
@@ -104,25 +106,8 @@ async function serve(config: ServerConfig, logger: Logger): Promise<number> {
     config.metricsPort === undefined
       ? undefined
       : new ChatMetrics(cluster === null ? {} : { redisConnected: () => cluster.connected });
-  const server = new ChatServer(store, {
-    host: config.host,
-    port: config.port,
-    serverId,
-    idleTimeoutMs: config.idleTimeoutMs,
-    highWaterMarkBytes: config.highWaterMarkBytes,
-    maxMessageBytes: config.maxMessageBytes,
-    messagesPerSecond: config.messagesPerSecond,
-    messageTimeoutMs: config.messageTimeoutMs,
-    maxInputBytes: config.maxInputBytes,
-    maxLegacyMessageBytes: config.maxLegacyMessageBytes,
-    connectionLimits: {
-      maxConnections: config.maxConnections,
-      maxPerAddress: config.maxConnectionsPerIp,
-      trustedAddresses: config.trustedAddresses,
-    },
-    maxAnonymousConnections: config.maxAnonymousConnections,
-    legacyGapMs: config.legacyGapMs,
-    legacyWriteBytes: config.legacyWriteBytes,
+  const server = new ChatServer(({ onBatch }) => createLocalServices(store, { onBatch }), {
+    ...connectionOptionsOf(config, serverId),
     ...(cluster === null ? {} : { presence: cluster, router: () => cluster }),
     logger,
     ...(metrics === undefined ? {} : { metrics }),

@@ -1,8 +1,8 @@
 import { Redis } from 'ioredis';
-import type { ChatPushView } from '../protocol/views.js';
 import type { ChatSession } from '../service/ChatSession.js';
 import type { Delivery, DeliveryRouter } from '../service/DeliveryRouter.js';
 import type { Presence } from '../service/Presence.js';
+import { type PushNotification, RedisPushPublisher } from './RedisPushPublisher.js';
 
 export interface RedisClusterOptions {
   /** redis://host:port[/db] */
@@ -51,11 +51,6 @@ const kReleaseScript = `
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0`;
 
-interface Notification {
-  u: number;
-  p: ChatPushView;
-}
-
 /**
  * Presence and routing for many chat servers sharing one store, over Redis:
  * - presence: `PREFIX:presence:USER` = server id, with expiry, refreshed while the user is on;
@@ -73,9 +68,8 @@ export class RedisCluster implements Presence, DeliveryRouter {
   private readonly channel: string;
   private timers: NodeJS.Timeout[] = [];
   private subscribedOnce = false;
-  /** Deliveries for other servers, published together once per loop turn. */
-  private remote: Delivery[] = [];
-  private publishScheduled = false;
+  /** Deliveries for other servers go to their channels. */
+  private readonly publisher: RedisPushPublisher;
 
   constructor(private readonly options: RedisClusterOptions) {
     this.prefix = options.prefix ?? 'chat';
@@ -88,6 +82,7 @@ export class RedisCluster implements Presence, DeliveryRouter {
     };
     this.commands = new Redis(options.url, common);
     this.subscriber = new Redis(options.url, { ...common, autoResubscribe: true });
+    this.publisher = new RedisPushPublisher(this.commands, { prefix: this.prefix, log: options.log });
     this.commands.on('error', () => {});
     this.subscriber.on('error', () => {});
     this.subscriber.on('message', (_channel: string, message: string) => this.onNotification(message));
@@ -180,49 +175,19 @@ export class RedisCluster implements Presence, DeliveryRouter {
   // ---- DeliveryRouter ----
 
   route(deliveries: readonly Delivery[]): void {
+    const remote: Delivery[] = [];
     for (const d of deliveries) {
       const session = this.sessions.get(d.userId);
       if (session !== undefined) session.offerPush(d.push);
-      else this.remote.push(d);
+      else remote.push(d);
     }
-    if (this.remote.length > 0 && !this.publishScheduled) {
-      // A group commit acknowledges its whole batch in one loop turn: one MGET and one
-      // PUBLISH per server for all of it, instead of two round trips per message.
-      this.publishScheduled = true;
-      setImmediate(() => {
-        const remote = this.remote;
-        this.remote = [];
-        this.publishScheduled = false;
-        void this.publish(remote);
-      });
-    }
-  }
-
-  private async publish(remote: Delivery[]): Promise<void> {
-    try {
-      const servers = await this.commands.mget(remote.map((d) => this.key(d.userId)));
-      const byServer = new Map<string, Notification[]>();
-      remote.forEach((d, i) => {
-        const server = servers[i];
-        if (server === null || server === undefined) return; // offline: the inbox has it for the next login
-        const list = byServer.get(server);
-        if (list === undefined) byServer.set(server, [{ u: d.userId, p: d.push }]);
-        else list.push({ u: d.userId, p: d.push });
-      });
-      const pipeline = this.commands.pipeline();
-      for (const [server, list] of byServer)
-        pipeline.publish(`${this.prefix}:server:${server}`, JSON.stringify(list));
-      await pipeline.exec();
-    } catch (error) {
-      // Only the notification is lost; the recipient's server repairs from the store.
-      this.options.log('warn', `redis publish failed: ${describe(error)}`);
-    }
+    if (remote.length > 0) this.publisher.route(remote);
   }
 
   private onNotification(message: string): void {
-    let list: Notification[];
+    let list: PushNotification[];
     try {
-      list = JSON.parse(message) as Notification[];
+      list = JSON.parse(message) as PushNotification[];
     } catch {
       return;
     }

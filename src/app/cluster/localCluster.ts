@@ -36,13 +36,14 @@ export interface LocalCluster {
   stop(): Promise<void>;
 }
 
-/** Starts one chat-server process and resolves once it prints its address. */
+/** Starts one chat-server process (or `bin`, another that prints the same line) and resolves once it prints its address. */
 export function spawnChatServer(
   args: readonly string[],
   onLine?: (line: string) => void,
+  bin: string = chatServerBin(),
 ): Promise<ServerProcess> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [chatServerBin(), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [bin, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     let seen = '';
     const timer = setTimeout(() => reject(new Error(`chat-server did not start:\n${seen}`)), 20_000);
     const onData = (chunk: Buffer): void => {

@@ -33,3 +33,13 @@ export function distPath(pathUnderSrc: string): string {
 export function chatServerBin(): string {
   return distPath('app/bin/chat-server.js');
 }
+
+/** The built chat-gateway binary (the distributed server's client-facing process). */
+export function chatGatewayBin(): string {
+  return distPath('app/bin/chat-gateway.js');
+}
+
+/** The built chat-service binary (business services over mprpc). */
+export function chatServiceBin(): string {
+  return distPath('app/bin/chat-service.js');
+}

@@ -6,13 +6,13 @@ import {
   TcpServer,
   type TimerId,
 } from '../../net/index.js';
-import type { ChatStore } from '../model/ChatStore.js';
 import { Limits } from '../protocol/errno.js';
 import type { AuthThrottleOptions } from '../service/AuthThrottle.js';
 import { ChatService } from '../service/ChatService.js';
 import type { ChatSession, CodecKind, SessionTransport } from '../service/ChatSession.js';
 import { type DeliveryRouter, LocalDeliveryRouter } from '../service/DeliveryRouter.js';
 import { LocalPresence, type Presence } from '../service/Presence.js';
+import type { ChatServices } from '../services/ChatServices.js';
 import { AnonymousConnections } from './AnonymousConnections.js';
 import { ChatConnection, type ConnectionHost } from './ChatConnection.js';
 import { ConnectionLimits, type ConnectionLimitsOptions } from './ConnectionLimits.js';
@@ -59,6 +59,7 @@ export interface ChatServerOptions {
   legacyWriteBytes?: number;
   /** Cluster presence and routing; default single-node, in memory. */
   presence?: Presence;
+  /** Where this server routes committed messages. Default: its local sessions. */
   router?: (presence: Presence) => DeliveryRouter;
   loop?: EventLoop;
   logger: Logger;
@@ -72,12 +73,20 @@ const kDefaultMaxLegacyMessageBytes = 64 * 1024;
 /** Refused connections held at once to send their ERROR; more are closed without a word. */
 const kMaxRefusedWaiting = 64;
 
+/** What the server hands the code that builds its services (they route to its presence). */
+export interface ServicesWiring {
+  presence: Presence;
+  /** For metrics: a commit batch of `size` messages took `durationMs`. */
+  onBatch: (size: number, durationMs: number) => void;
+}
+
 /**
  * The chat server: the net library's TcpServer in front, the ChatService behind, one
  * ChatConnection per client between them.
  */
 export class ChatServer implements ConnectionHost {
   readonly service: ChatService;
+  private readonly services: ChatServices;
   readonly maxMessageBytes: number;
   readonly framing: LengthHeaderCodec;
   /** Half the high-water mark: bulk sends pause there until drained, well before a slow reader is cut off. */
@@ -104,7 +113,8 @@ export class ChatServer implements ConnectionHost {
   private deadlineSweep: TimerId | null = null;
 
   constructor(
-    private readonly store: ChatStore,
+    /** Builds the business services (in-process for chat-server, remote for chat-gateway). */
+    makeServices: (wiring: ServicesWiring) => ChatServices,
     options: ChatServerOptions,
   ) {
     const host = options.host ?? '127.0.0.1';
@@ -141,7 +151,11 @@ export class ChatServer implements ConnectionHost {
     });
     this.serverId = options.serverId ?? `${host}:${port}`;
     const presence = options.presence ?? new LocalPresence();
-    this.service = new ChatService(store, presence, {
+    this.services = makeServices({
+      presence,
+      onBatch: (size, durationMs) => this.observer.batchCommitted(size, durationMs),
+    });
+    this.service = new ChatService(this.services, presence, {
       serverId: this.serverId,
       messagesPerSecond: options.messagesPerSecond,
       legacyWriteBytes: this.legacyPacing.maxWriteBytes,
@@ -162,7 +176,7 @@ export class ChatServer implements ConnectionHost {
 
   /** Clears this server's stale sessions (a previous crash), then listens. */
   async start(): Promise<InetAddress> {
-    const stale = await this.store.users.resetServer(this.serverId);
+    const stale = await this.services.users.resetServer(this.serverId);
     if (stale > 0) this.log('info', `marked ${stale} stale session(s) of ${this.serverId} offline`);
     const timeout = this.inputBudget.messageTimeoutMs;
     if (timeout > 0) {

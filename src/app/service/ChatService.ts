@@ -1,5 +1,4 @@
 import { Dispatcher } from '../../net/index.js';
-import type { ChatStore } from '../model/ChatStore.js';
 import { Errno, errmsgFor } from '../protocol/errno.js';
 import { fitLegacyChatMessage, fitLegacyLoginAck, kClassicRecvBytes } from '../protocol/legacyFit.js';
 import { legacyLoginAckError, legacyRegAck, legacyRegAckError } from '../protocol/legacyReplies.js';
@@ -20,13 +19,15 @@ import {
   type ReqId,
 } from '../protocol/requests.js';
 import type { ChatPushView } from '../protocol/views.js';
+import type { ChatServices } from '../services/ChatServices.js';
 import { AckWriter } from './AckWriter.js';
 import { AuthThrottle, type AuthThrottleOptions } from './AuthThrottle.js';
 import { ChatSession, type SessionTransport } from './ChatSession.js';
+import { pushOf } from './chatPush.js';
 import { formatChatTime } from './clock.js';
 import type { DeliveryRouter } from './DeliveryRouter.js';
 import { errnoOf } from './errnoOf.js';
-import { type ChatJob, GroupCommitter } from './GroupCommitter.js';
+import type { ChatJob } from './GroupCommitter.js';
 import { InboxStream, pushFromEntry } from './InboxStream.js';
 import type { Presence } from './Presence.js';
 import { RateLimiter } from './RateLimiter.js';
@@ -68,7 +69,6 @@ type Handler = (session: ChatSession, req: ChatRequest) => Promise<void> | undef
  * classic reply shapes.
  */
 export class ChatService {
-  readonly committer: GroupCommitter;
   private readonly table: Dispatcher<number, [ChatSession, ChatRequest], Promise<void> | undefined>;
   private readonly sessions = new Set<ChatSession>();
   private readonly messagesPerSecond: number;
@@ -81,14 +81,12 @@ export class ChatService {
   private readonly events: ServiceEvents;
 
   constructor(
-    private readonly store: ChatStore,
+    /** The business services, in this process (chat-server) or over RPC (chat-gateway). */
+    private readonly store: ChatServices,
     private readonly presence: Presence,
     private readonly options: ChatServiceOptions,
   ) {
     this.events = options.events ?? NO_SERVICE_EVENTS;
-    this.committer = new GroupCommitter(store, {
-      onBatch: (size, durationMs) => this.events.batchCommitted(size, durationMs),
-    });
     this.messagesPerSecond = options.messagesPerSecond ?? 2000;
     this.ackFlushMs = options.ackFlushMs ?? 50;
     this.legacyWriteBytes = options.legacyWriteBytes ?? kClassicRecvBytes;
@@ -117,7 +115,11 @@ export class ChatService {
     on<PingRequest>(MsgId.PING, (s, r) => this.ping(s, r));
   }
 
-  /** Where committed messages are routed (local sessions, or the cluster). Set before serving. */
+  /**
+   * Where this server routes committed messages right after the sender's ack: local sessions,
+   * or the cluster. (In the distributed server the message service publishes to the other
+   * gateways; this router reaches the recipients on this one.) Set before serving.
+   */
   setRouter(router: DeliveryRouter): void {
     this.router = router;
   }
@@ -139,7 +141,7 @@ export class ChatService {
 
   /** Waits for every accepted chat message to be committed and every ack to be written. */
   async flush(): Promise<void> {
-    await this.committer.drain();
+    await this.store.messages.drain();
     await this.acks.flush();
   }
 
@@ -358,7 +360,8 @@ export class ChatService {
       time: req.time ?? formatChatTime(),
     };
     const senderName = session.userName;
-    const done = this.committer.submit(job).then((result) => {
+    // The message service commits; recipients held by other servers are its to reach.
+    const done = this.store.messages.submit(job, senderName, this.options.serverId).then((result) => {
       if (!result.ok) {
         if (result.errno === Errno.UNAVAILABLE) this.reportError(new Error(result.errmsg), 'commit');
         this.replyError(session, req.msgid, result.errno, result.errmsg, req.reqid);
@@ -384,24 +387,7 @@ export class ChatService {
   ): void {
     const router = this.router;
     if (router === null) return;
-    router.route(
-      deliveries.map(({ userId, seq }) => ({
-        userId,
-        push:
-          job.kind === 'one'
-            ? { msgid: 6, mid, seq, id: job.sender, name, toid: job.target, msg: job.body, time: job.time }
-            : {
-                msgid: 10,
-                mid,
-                seq,
-                id: job.sender,
-                name,
-                groupid: job.target,
-                msg: job.body,
-                time: job.time,
-              },
-      })),
-    );
+    router.route(deliveries.map(({ userId, seq }) => ({ userId, push: pushOf(job, name, mid, seq) })));
   }
 
   private async addFriend(session: ChatSession, req: AddFriendRequest): Promise<void> {

@@ -78,3 +78,45 @@ export function pickEndpoint(
   }
   return best ?? fallback;
 }
+
+/** FNV-1a (32 bits) of `key` then `node`, finished with a murmur-style mix: the rendezvous weight. */
+function rendezvousWeight(key: string, node: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193);
+  h = Math.imul(h ^ 0xff, 0x01000193);
+  for (let i = 0; i < node.length; i++) h = Math.imul(h ^ node.charCodeAt(i), 0x01000193);
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  return h >>> 0;
+}
+
+/**
+ * The usable endpoint with the highest rendezvous weight for `affinity` (highest random
+ * weight hashing): every caller with the same provider list picks the same one, and a key
+ * moves only when its endpoint goes. The endpoint to `avoid` (the last failed attempt) is
+ * taken only when nothing else is usable.
+ */
+export function pickByAffinity(
+  endpoints: readonly Endpoint[],
+  now: number,
+  affinity: string,
+  avoid: { key: string } | null,
+): Endpoint | null {
+  let best: Endpoint | null = null;
+  let bestWeight = -1;
+  let fallback: Endpoint | null = null;
+  for (const ep of endpoints) {
+    if (ep.isDown(now) || (ep.connection !== null && !ep.connection.usable)) continue;
+    if (avoid !== null && ep.key === avoid.key) {
+      fallback = ep;
+      continue;
+    }
+    const weight = rendezvousWeight(affinity, ep.key);
+    if (weight > bestWeight) {
+      best = ep;
+      bestWeight = weight;
+    }
+  }
+  return best ?? fallback;
+}

@@ -32,6 +32,8 @@ export class PendingCall implements DeadlineEntry {
   /** Id on its current connection (0 when not on one). */
   callId = 0;
   attempts = 0;
+  /** CallOptions.affinity: the provider is chosen by rendezvous hashing of this key. */
+  affinity: string | null = null;
   /** The provider of the latest attempt, avoided by the next one. */
   lastEndpoint: CallEndpoint | null = null;
   /** The connection the latest attempt went to. */

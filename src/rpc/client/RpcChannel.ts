@@ -17,7 +17,7 @@ import { ProviderDirectory, type ProviderInfo } from '../registry/ProviderDirect
 import { ZkSession } from '../registry/ZkSession.js';
 import type { CallOptions } from '../types.js';
 import { DeadlineQueue } from './DeadlineQueue.js';
-import { type BackoffOptions, Endpoint, pickEndpoint } from './Endpoint.js';
+import { type BackoffOptions, Endpoint, pickByAffinity, pickEndpoint } from './Endpoint.js';
 import { type ConnectionOwner, NativeConnection, type NativeConnectionOptions } from './NativeConnection.js';
 import { CallState, PendingCall } from './PendingCall.js';
 import { checkRequest, type RpcCaller } from './RpcCaller.js';
@@ -184,6 +184,9 @@ export class RpcChannel implements RpcCaller, ConnectionOwner {
     const idempotent =
       options?.idempotent ?? (method.idempotent || this.idempotentNames.has(method.fullName));
     const call = new PendingCall(method, request, deadline, idempotent, controller);
+    if (controller === null && options !== undefined && !(options instanceof RpcController)) {
+      call.affinity = options.affinity ?? null;
+    }
     const promise = new Promise<Res>(capture);
     call.resolve = capturedResolve as (value: object) => void;
     call.reject = capturedReject;
@@ -303,7 +306,10 @@ export class RpcChannel implements RpcCaller, ConnectionOwner {
       return;
     }
     const ep =
-      pickEndpoint(route.endpoints, now, route.next++, call.lastEndpoint) ?? this.pickUnlisted(route, now);
+      (call.affinity === null
+        ? pickEndpoint(route.endpoints, now, route.next++, call.lastEndpoint)
+        : pickByAffinity(route.endpoints, now, call.affinity, call.lastEndpoint)) ??
+      this.pickUnlisted(route, now);
     if (ep === null) {
       const why =
         route.endpoints.length === 0

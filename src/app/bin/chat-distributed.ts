@@ -1,0 +1,123 @@
+#!/usr/bin/env node
+/**
+ * chat-distributed (`npm run distributed`): the distributed chat server on one machine — a
+ * private ZooKeeper, the chat services, gateways and a private Nginx in front — stopped on Ctrl-C.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startLocalDistributed } from '../cluster/localDistributed.js';
+import { ensureNginxInstalled } from '../cluster/nginx.js';
+
+const HELP = `Usage: npm run distributed -- [options]   (or: chat-distributed [options])
+
+Starts the distributed chat server: a private ZooKeeper, one chat-service process with the
+user, friend and group services, N message-service processes, M gateways (chat-gateway) and a
+private Nginx stream load balancer in front of them; prints the one address clients use, and
+stops everything on Ctrl-C. Installs nginx (apt-get) if missing; ZooKeeper must be installed
+(bash scripts/zookeeper.sh install).
+
+  --gateways N        chat-gateway processes                     (2)
+  --services N        message-service processes                  (2)
+  --no-nginx          no Nginx: clients connect to the first gateway at --host:--port
+  --host HOST         the address clients use                    (127.0.0.1)
+  --port PORT         its port                                   (6000)
+  --db URL            shared store                               (mysql://root@127.0.0.1:3306/chat_distributed)
+  --redis URL         presence and push routing                  (redis://127.0.0.1:6379)
+  --redis-prefix P    Redis key prefix                           (chat-distributed)
+  --zookeeper-port P  the private ZooKeeper's port               (2182)
+  --log-level LEVEL   processes' log level                       (info)
+  -h, --help          show this help
+`;
+
+const defaults: Record<string, string> = {
+  gateways: '2',
+  services: '2',
+  host: '127.0.0.1',
+  port: '6000',
+  db: 'mysql://root@127.0.0.1:3306/chat_distributed',
+  redis: 'redis://127.0.0.1:6379',
+  'redis-prefix': 'chat-distributed',
+  'zookeeper-port': '2182',
+  'log-level': 'info',
+};
+
+function parse(argv: string[]): { values: Record<string, string>; nginx: boolean } | 'help' {
+  const values = { ...defaults };
+  let nginx = true;
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === '-h' || arg === '--help') return 'help';
+    if (arg === '--no-nginx') {
+      nginx = false;
+      continue;
+    }
+    const key = arg.replace(/^--/, '');
+    if (!arg.startsWith('--') || !(key in defaults)) throw new Error(`unknown option '${arg}' (see --help)`);
+    const value = argv[++i];
+    if (value === undefined) throw new Error(`option ${arg} needs a value`);
+    values[key] = value;
+  }
+  for (const key of ['gateways', 'services', 'port', 'zookeeper-port']) {
+    const n = Number(values[key]);
+    if (!Number.isInteger(n) || n < 0 || n > 65535)
+      throw new Error(`--${key} must be a small non-negative integer`);
+  }
+  if (Number(values.gateways) < 1 || Number(values.services) < 1) {
+    throw new Error('--gateways and --services must be at least 1');
+  }
+  return { values, nginx };
+}
+
+async function main(): Promise<number> {
+  let parsed: ReturnType<typeof parse>;
+  try {
+    parsed = parse(process.argv.slice(2));
+  } catch (error) {
+    process.stderr.write(`chat-distributed: ${(error as Error).message}\n`);
+    return 2;
+  }
+  if (parsed === 'help') {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  const { values, nginx } = parsed;
+  if (nginx) ensureNginxInstalled();
+  const prefix = mkdtempSync(join(tmpdir(), 'chat-distributed-'));
+  process.stderr.write(`starting zookeeper, services, ${values.gateways} gateways (files in ${prefix})\n`);
+  const unit = await startLocalDistributed({
+    gateways: Number(values.gateways),
+    messageNodes: Number(values.services),
+    host: values.host!,
+    port: Number(values.port),
+    nginx,
+    db: values.db!,
+    redis: values.redis!,
+    redisPrefix: values['redis-prefix']!,
+    zookeeperPort: Number(values['zookeeper-port']),
+    logLevel: values['log-level']!,
+    prefix,
+    onOutput: (name, line) => process.stderr.write(`[${name}] ${line}\n`),
+  });
+  const gateways = unit.gateways.map((g) => `127.0.0.1:${g.port}`).join(', ');
+  process.stdout.write(
+    `distributed chat server ready: connect to ${unit.address.host}:${unit.address.port} (gateways ${gateways}; zookeeper ${unit.zookeeper})\n`,
+  );
+  process.stdout.write('press Ctrl-C to stop\n');
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
+  process.stderr.write('stopping\n');
+  await unit.stop();
+  rmSync(prefix, { recursive: true, force: true });
+  return 0;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    process.stderr.write(`chat-distributed: ${error instanceof Error ? error.message : error}\n`);
+    process.exit(1);
+  },
+);

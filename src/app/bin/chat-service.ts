@@ -1,0 +1,112 @@
+#!/usr/bin/env node
+/** chat-service: serves some of the chat business services over mprpc. `--help` lists the options. */
+import { Redis } from 'ioredis';
+import { RpcProvider } from '../../rpc/index.js';
+import { RedisPushPublisher } from '../cluster/RedisPushPublisher.js';
+import { friendProvider, groupProvider, messageProvider, userProvider } from '../distributed/providers.js';
+import { parseServiceArgs, SERVICE_HELP, type ServiceConfig } from '../distributed/serviceConfig.js';
+import { chatServiceDefinition } from '../distributed/serviceProto.js';
+import type { ChatStore } from '../model/ChatStore.js';
+import { createLogger, type Logger } from '../server/logger.js';
+import { LocalMessageService } from '../services/LocalMessageService.js';
+import { openStore } from '../store/openStore.js';
+import { describe, untilSignal, withoutPassword } from './lifecycle.js';
+
+async function serve(config: ServiceConfig, logger: Logger): Promise<number> {
+  let store: ChatStore;
+  try {
+    store = await openStore(config.db);
+  } catch (error) {
+    process.stderr.write(`chat-service: cannot open the store: ${describe(error)}\n`);
+    return 1;
+  }
+  let redis: Redis | null = null;
+  if (config.redis !== undefined) {
+    redis = new Redis(config.redis, {
+      lazyConnect: true,
+      maxRetriesPerRequest: 1,
+      retryStrategy: (n: number) => Math.min(n * 200, 2000),
+    });
+    redis.on('error', () => {});
+    try {
+      await redis.connect();
+    } catch (error) {
+      process.stderr.write(
+        `chat-service: cannot reach redis at ${withoutPassword(config.redis)}: ${describe(error)}\n`,
+      );
+      redis.disconnect();
+      await store.close();
+      return 1;
+    }
+  }
+  const provider = new RpcProvider({
+    host: config.host,
+    port: config.port,
+    zookeeper: config.zookeeper,
+    registryRoot: config.registryRoot,
+    name: 'chat-service',
+    onError: (error) => logger.log('warn', `rpc: ${error.message}`),
+  });
+  let messages: LocalMessageService | null = null;
+  for (const kind of config.services) {
+    const definition = chatServiceDefinition(kind);
+    if (kind === 'user') provider.notifyService(definition, userProvider(store.users));
+    else if (kind === 'friend') provider.notifyService(definition, friendProvider(store.friends));
+    else if (kind === 'group') provider.notifyService(definition, groupProvider(store.groups));
+    else {
+      const publisher = new RedisPushPublisher(redis!, {
+        prefix: config.redisPrefix,
+        log: (level, message) => logger.log(level, message),
+      });
+      messages = new LocalMessageService(store, { router: publisher });
+      provider.notifyService(definition, messageProvider(messages));
+    }
+  }
+  let listen: string;
+  try {
+    listen = (await provider.run()).toIpPort();
+  } catch (error) {
+    process.stderr.write(`chat-service: cannot serve: ${describe(error)}\n`);
+    await provider.stop().catch(() => {});
+    redis?.disconnect();
+    await store.close();
+    return 1;
+  }
+  process.stdout.write(`listening on ${listen}\n`);
+  logger.log('info', 'chat service started', {
+    service: config.serviceId ?? listen,
+    services: config.services.join(','),
+    listen,
+    zookeeper: config.zookeeper,
+    store: `${store.dialect} ${withoutPassword(config.db ?? './data/chat.db')}`,
+  });
+  return untilSignal(logger, async () => {
+    // Unregister and answer what was received, then commit what was accepted.
+    await provider.stop({ graceMs: 10_000 });
+    await messages?.drain();
+    redis?.disconnect();
+    await store.close();
+  });
+}
+
+async function main(): Promise<number> {
+  const parsed = parseServiceArgs(process.argv.slice(2));
+  if ('error' in parsed) {
+    process.stderr.write(`chat-service: ${parsed.error}\n`);
+    return 2;
+  }
+  if (parsed.help) {
+    process.stdout.write(SERVICE_HELP);
+    return 0;
+  }
+  const logger = createLogger({ level: parsed.config.logLevel, format: parsed.config.logFormat });
+  return serve(parsed.config, logger);
+}
+
+main().then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    process.stderr.write(`chat-service: ${error instanceof Error ? error.stack : error}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,80 @@
+import type { ChatStore } from '../model/ChatStore.js';
+import type { InboxEntry } from '../model/types.js';
+import { pushOf } from '../service/chatPush.js';
+import type { Delivery } from '../service/DeliveryRouter.js';
+import { type ChatJob, type ChatJobResult, GroupCommitter } from '../service/GroupCommitter.js';
+import type { ChatServices, InboxCursor, MessageService } from './ChatServices.js';
+
+/** Routes pushes to the servers holding their recipients, except the server the message came from. */
+export interface RemotePushRouter {
+  route(deliveries: readonly Delivery[], exceptServer: string): void;
+}
+
+export interface LocalMessageServiceOptions {
+  /**
+   * Pushes for recipients on other servers (chat-service: the gateways, through Redis).
+   * Default none: in chat-server, the server routes every push itself.
+   */
+  router?: RemotePushRouter;
+  /** Told of every committed transaction: its message count and duration. Default: nobody. */
+  onBatch?: (size: number, durationMs: number) => void;
+}
+
+/**
+ * The message service over the store: the GroupCommitter for writes, the message model for
+ * reads and acks. Used in-process by chat-server and served over RPC by chat-service.
+ */
+export class LocalMessageService implements MessageService {
+  private readonly committer: GroupCommitter;
+
+  constructor(
+    private readonly store: ChatStore,
+    private readonly options: LocalMessageServiceOptions = {},
+  ) {
+    this.committer = new GroupCommitter(store, { onBatch: options.onBatch });
+  }
+
+  async submit(job: ChatJob, senderName: string, origin: string): Promise<ChatJobResult> {
+    const result = await this.committer.submit(job);
+    const router = this.options.router;
+    if (router !== undefined && result.ok && result.deliveries.length > 0) {
+      router.route(
+        result.deliveries.map(({ userId, seq }) => ({
+          userId,
+          push: pushOf(job, senderName, result.mid, seq),
+        })),
+        origin,
+      );
+    }
+    return result;
+  }
+
+  readInbox(userId: number, afterSeq: number, limit: number): Promise<InboxEntry[]> {
+    return this.store.messages.readInbox(userId, afterSeq, limit);
+  }
+
+  cursor(userId: number): Promise<InboxCursor> {
+    return this.store.messages.cursor(userId);
+  }
+
+  ackMany(acks: ReadonlyMap<number, number>): Promise<void> {
+    return this.store.messages.ackMany(acks);
+  }
+
+  drain(): Promise<void> {
+    return this.committer.drain();
+  }
+}
+
+/** The in-process services over one store: the models themselves, and the message service. */
+export function createLocalServices(
+  store: ChatStore,
+  options: LocalMessageServiceOptions = {},
+): ChatServices {
+  return {
+    users: store.users,
+    friends: store.friends,
+    groups: store.groups,
+    messages: new LocalMessageService(store, options),
+  };
+}

@@ -1,0 +1,240 @@
+/**
+ * The distributed chat server as a unit: two gateways, the user/friend/group services in one
+ * process and two message-service processes, all found through ZooKeeper. Users on different
+ * gateways chat one-to-one and in groups, live and offline; pushes go only to the gateway
+ * holding the recipient; `mprpc list` shows the whole unit.
+ */
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { Redis } from 'ioredis';
+import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
+import { ChatClient } from '../../src/app/client/ChatClient.js';
+import { distPath } from '../../src/app/cluster/paths.js';
+import { chatServiceDefinition } from '../../src/app/distributed/serviceProto.js';
+import type { UserServiceRpc } from '../../src/app/distributed/wireTypes.js';
+import { ClassicRpcChannel, createStub } from '../../src/rpc/index.js';
+import { barrier, expectSeqs, login, register, type User, uniqueName, within } from '../e2e/support.js';
+import { type DistributedDeployment, startDistributed } from '../helpers/chatServer.js';
+
+const run = promisify(execFile);
+
+let unit: DistributedDeployment;
+const open: ChatClient[] = [];
+
+beforeAll(async () => {
+  unit = await startDistributed({ gateways: 2, services: ['user,friend,group', 'message', 'message'] });
+}, 90_000);
+
+afterAll(async () => {
+  await unit?.cleanup();
+});
+
+afterEach(async () => {
+  for (const c of open.splice(0)) c.destroy();
+});
+
+async function connect(gateway: number, codec: 'json' | 'protobuf' = 'json'): Promise<ChatClient> {
+  const g = unit.gateways[gateway]!;
+  const c = await ChatClient.connect({
+    host: g.host,
+    port: g.port,
+    codec,
+    requestTimeoutMs: 20_000,
+    connectTimeoutMs: 15_000,
+  });
+  open.push(c);
+  return c;
+}
+
+describe('two gateways, services in separate processes', () => {
+  test('one-to-one across gateways, live both ways; offline messages arrive at a login on the other gateway', async () => {
+    const a = await connect(0, 'protobuf');
+    const b = await connect(1, 'json');
+    const ua = await register(a);
+    const ub = await register(b);
+    await login(a, ua);
+    await login(b, ub);
+    expect(await a.sendChat(ub.id, 'a→b on gateway 2')).toMatchObject({ msgid: 11, errno: 0 });
+    const [toB] = await b.waitForPushes(1, 15_000);
+    expect(toB).toMatchObject({
+      msgid: 6,
+      seq: 1,
+      id: ua.id,
+      name: ua.name,
+      toid: ub.id,
+      msg: 'a→b on gateway 2',
+    });
+    expect(await b.sendChat(ua.id, 'b→a on gateway 1')).toMatchObject({ errno: 0 });
+    const [toA] = await a.waitForPushes(1, 15_000);
+    expect(toA).toMatchObject({ msgid: 6, seq: 1, id: ub.id, toid: ua.id, msg: 'b→a on gateway 1' });
+    b.deliverAck();
+    await barrier(b);
+    await b.close();
+
+    // B is offline: messages wait in its inbox and come at its next login, on gateway 1 now.
+    for (let i = 0; i < 5; i++) expect((await a.sendChat(ub.id, `offline ${i}`)).errno).toBe(0);
+    const again = await connect(0, 'json');
+    await login(again, ub, 1);
+    const offline = await again.waitForPushes(5, 15_000);
+    expectSeqs(offline, 2, 6);
+    expect(offline.map((p) => p.msg)).toEqual([0, 1, 2, 3, 4].map((i) => `offline ${i}`));
+  });
+
+  test('group chat across gateways: every member on either gateway gets each message, in one order', async () => {
+    const members = await Promise.all([0, 1, 1].map((g) => connect(g)));
+    const users: User[] = [];
+    for (const c of members) {
+      const u = await register(c);
+      await login(c, u);
+      users.push(u);
+    }
+    const created = await members[0]!.createGroup(uniqueName('g'), 'across gateways');
+    expect(created).toMatchObject({ msgid: 14, errno: 0 });
+    for (const c of members.slice(1)) expect((await c.joinGroup(created.groupid)).errno).toBe(0);
+    // Senders on both gateways, interleaved.
+    const sends = [];
+    for (let i = 0; i < 10; i++) {
+      const k = i % 2 === 0 ? 0 : 1;
+      sends.push(members[k]!.groupChat(created.groupid, `m${i} from ${k}`));
+    }
+    expect((await Promise.all(sends)).every((ack) => ack.errno === 0)).toBe(true);
+    // Member 2 (gateway 2) sent nothing: it gets all 10; members 0 and 1 get the other's 5.
+    const third = await members[2]!.waitForPushes(10, 15_000);
+    expectSeqs(third, 1, 10);
+    expect(new Set(third.map((p) => p.msg)).size).toBe(10);
+    const first = await members[0]!.waitForPushes(5, 15_000);
+    const second = await members[1]!.waitForPushes(5, 15_000);
+    expect(first.every((p) => p.id === users[1]!.id && p.msgid === 10 && p.groupid === created.groupid)).toBe(
+      true,
+    );
+    expect(second.every((p) => p.id === users[0]!.id)).toBe(true);
+    // One order for everyone: the relative order of member 1's messages is the same at 0 and 2.
+    const fromOne = (ps: typeof third) => ps.filter((p) => p.id === users[1]!.id).map((p) => p.mid);
+    expect(fromOne(first)).toEqual(fromOne(third));
+
+    // Offline group members get the group's messages at login, on the other gateway.
+    await members[2]!.close();
+    expect((await members[0]!.groupChat(created.groupid, 'while 2 was away')).errno).toBe(0);
+    const back = await connect(0, 'protobuf');
+    await login(back, users[2]!, 10);
+    const [missed] = await back.waitForPushes(1, 15_000);
+    expect(missed).toMatchObject({ msgid: 10, seq: 11, groupid: created.groupid, msg: 'while 2 was away' });
+  });
+
+  test("pushes go only to the recipient's gateway: never broadcast, never back to the sender's", async () => {
+    const watcher = new Redis(unit.redisUrl, { lazyConnect: true });
+    const seen: string[] = [];
+    try {
+      await watcher.connect();
+      await watcher.psubscribe(`${unit.redisPrefix}:server:*`);
+      watcher.on('pmessage', (_pattern: string, channel: string) => seen.push(channel));
+      // a and c on gateway 1, b on gateway 2, in one group: one commit, one routing of both pushes.
+      const [a, b, c] = [await connect(0), await connect(1), await connect(0)];
+      const [ua, ub, uc] = [await register(a), await register(b), await register(c)];
+      for (const [client, user] of [
+        [a, ua],
+        [b, ub],
+        [c, uc],
+      ] as const)
+        await login(client, user);
+      const group = await a.createGroup(uniqueName('g'), 'routing');
+      expect((await b.joinGroup(group.groupid)).errno).toBe(0);
+      expect((await c.joinGroup(group.groupid)).errno).toBe(0);
+      expect((await a.groupChat(group.groupid, 'to b and c')).errno).toBe(0);
+      await b.waitForPushes(1, 15_000);
+      await c.waitForPushes(1, 15_000);
+      const gateway = (k: number) => `${unit.redisPrefix}:server:${unit.gateways[k]!.serverId}`;
+      await within(
+        (async () => {
+          while (!seen.includes(gateway(1))) await new Promise((r) => setTimeout(r, 20));
+        })(),
+        10_000,
+        "the watcher to see the publish to b's gateway",
+      );
+      // Barrier: Redis answers this PING after every message it had queued for the watcher, so
+      // a publish to another channel in the same batch would be in `seen` by now.
+      await watcher.ping();
+      // b's push went to gateway 2's channel only; c's (on a's gateway) was pushed by that
+      // gateway itself and published nowhere.
+      expect(seen).toEqual([gateway(1)]);
+    } finally {
+      watcher.disconnect();
+    }
+  });
+
+  test('mprpc list shows the whole unit: four services, the message service on two nodes', async () => {
+    const { stdout } = await run(
+      process.execPath,
+      [distPath('rpc/bin/mprpc.js'), 'list', '--zookeeper', unit.zookeeper, '--root', unit.registryRoot],
+      { timeout: 30_000 },
+    );
+    for (const name of ['UserService', 'FriendService', 'GroupService', 'MessageService']) {
+      expect(stdout).toContain(`chat.svc.${name}`);
+    }
+    const section = stdout.slice(stdout.indexOf('chat.svc.MessageService'));
+    const nextService = section.indexOf('chat.svc.', 'chat.svc.MessageService'.length);
+    const messageProviders = (nextService < 0 ? section : section.slice(0, nextService)).match(
+      /127\.0\.0\.1:\d+/g,
+    );
+    expect(new Set(messageProviders).size).toBe(2);
+    expect(stdout).toContain('Submit');
+  });
+
+  test('the classic mprpc format reaches the user service: Register and Login found through the classic znodes', async () => {
+    // What the C++ consumer does: look /UserService/<Method> up in ZooKeeper, one connection
+    // per call, the classic header, the bare response read until the provider closes.
+    const classic = new ClassicRpcChannel({ zookeeper: unit.zookeeper });
+    try {
+      const users = createStub<UserServiceRpc>(classic, chatServiceDefinition('user'));
+      const name = uniqueName('classic');
+      const registered = await users.Register({ name, password: 'classic-pw' }, { timeoutMs: 15_000 });
+      expect(registered.errno).toBe(0);
+      expect(registered.id).toBeGreaterThan(0);
+      const taken = await users.Register({ name, password: 'x' }, { timeoutMs: 15_000 });
+      expect(taken.errno).toBe(7);
+      const ok = await users.Login({ id: registered.id, password: 'classic-pw' }, { timeoutMs: 15_000 });
+      expect(ok).toMatchObject({ errno: 0, found: true, id: registered.id, name });
+      const wrong = await users.Login({ id: registered.id, password: 'nope' }, { timeoutMs: 15_000 });
+      expect(wrong.found).toBe(false);
+      // The same account, through a gateway.
+      const client = await connect(1, 'protobuf');
+      await login(client, { id: registered.id, name, password: 'classic-pw' });
+    } finally {
+      await classic.close();
+    }
+  });
+
+  // Last in the file: it kills one of the two message nodes.
+  test('a message node killed mid-stream: sends with a cmid are retried on the other node, stored and delivered once', async () => {
+    const a = await connect(0, 'protobuf');
+    const b = await connect(1, 'json');
+    const [ua, ub] = [await register(a), await register(b)];
+    await login(a, ua);
+    await login(b, ub);
+    const total = 300;
+    const acks: { errno: number; mid?: number }[] = [];
+    let killed: Promise<void> | null = null;
+    for (let start = 0; start < total; start += 20) {
+      const batch = Array.from({ length: Math.min(20, total - start) }, (_, k) =>
+        a.sendChat(ub.id, `m${start + k}`, { cmid: `failover-${start + k}` }),
+      );
+      acks.push(...(await Promise.all(batch)));
+      if (start === 100) killed = unit.services[1]!.kill();
+    }
+    await killed;
+    expect(acks.filter((r) => r.errno !== 0)).toEqual([]);
+    expect(new Set(acks.map((r) => r.mid)).size).toBe(total);
+    // One more message: its push lets b's inbox stream repair anything a lost push skipped.
+    expect((await a.sendChat(ub.id, 'last', { cmid: 'failover-last' })).errno).toBe(0);
+    const pushes = await b.waitForPushes(total + 1, 30_000);
+    expectSeqs(pushes, 1, total + 1);
+    expect(pushes.map((p) => p.msg)).toEqual([...Array.from({ length: total }, (_, i) => `m${i}`), 'last']);
+    const store = await unit.openStore();
+    try {
+      const inbox = await store.messages.readInbox(ub.id, 0, 1000);
+      expect(inbox.length).toBe(total + 1);
+    } finally {
+      await store.close();
+    }
+  }, 90_000);
+});
