@@ -388,12 +388,14 @@ describe.each(STORES)('delivery on %s', (store) => {
 
     test('a slow legacy reader that is cut off gets every message exactly once across its two sessions', async () => {
       // The paced queue counts toward the high-water mark: the flood outruns the pace, the queue
-      // reaches the mark and the session is cut with most messages still queued. (The reads below
-      // parse the stream, so a 1 ms pace is safe for them and keeps the test short. Output pending
-      // in the socket at a cut is covered by test/net/TcpConnection.test.ts.)
+      // reaches the mark and the session is cut with most messages still queued. A 20 ms pace
+      // (50 messages/s) is outrun by every target, a gateway with its RPC hop on a loaded machine
+      // included, and a 256 KiB mark keeps what the second session gets short. (The reads below
+      // parse the stream. Output pending in the socket at a cut is covered by
+      // test/net/TcpConnection.test.ts.)
       server = await startChatServer({
         db: store,
-        extraArgs: ['--high-water-mark', String(1024 * 1024), '--legacy-gap-ms', '1'],
+        extraArgs: ['--high-water-mark', String(256 * 1024), '--legacy-gap-ms', '20'],
       });
       const reg = await (await clients.legacy()).register(uniqueName('l'), 'pw');
       const id = reg.id as number;
