@@ -1,7 +1,6 @@
 #!/usr/bin/env node
 /** chat-server: the chat server binary. `chat-server --help` lists the options. */
 import cluster from 'node:cluster';
-import { createServer } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { TcpServer } from '../../net/index.js';
 import { RedisCluster } from '../cluster/RedisCluster.js';
@@ -14,49 +13,7 @@ import { type MetricsEndpoint, startMetricsEndpoint } from '../server/metricsEnd
 import { connectionOptionsOf } from '../server/serverOptions.js';
 import { createLocalServices } from '../services/LocalMessageService.js';
 import { openStore } from '../store/openStore.js';
-
-const describe = (error: unknown): string => (error instanceof Error ? error.message : String(error));
-
-/** A URL or path fit for a log line: any password in it is masked. */
-function withoutPassword(location: string): string {
-  return location.replace(/^([a-z][\w+.-]*:\/\/[^/:@]*):[^@/]*@/i, '$1:***@');
-}
-
-/** A port that is free on `host` now (the kernel's pick for port 0), so the server's id can name it. */
-function freePort(host: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, host, () => {
-      const address = probe.address();
-      probe.close(() => (typeof address === 'object' && address !== null ? resolve(address.port) : reject()));
-    });
-  });
-}
-
-/** Resolves with the exit code once SIGTERM/SIGINT has run `stop`. */
-function untilSignal(logger: Logger, stop: () => Promise<void>): Promise<number> {
-  return new Promise((resolve) => {
-    let stopping = false;
-    const onSignal = (signal: string): void => {
-      if (stopping) return;
-      stopping = true;
-      logger.log('info', 'stopping', { signal });
-      stop().then(
-        () => {
-          logger.log('info', 'stopped');
-          resolve(0);
-        },
-        (error: unknown) => {
-          logger.log('error', `stop failed: ${describe(error)}`);
-          resolve(1);
-        },
-      );
-    };
-    process.once('SIGTERM', () => onSignal('SIGTERM'));
-    process.once('SIGINT', () => onSignal('SIGINT'));
-  });
-}
+import { describe, freePort, untilSignal, withoutPassword } from './lifecycle.js';
 
 /** `--workers N`: this process only supervises N workers that share the listen socket. */
 async function supervise(config: ServerConfig, workers: number, logger: Logger): Promise<number> {

@@ -1,4 +1,4 @@
-/** Start-up and shutdown pieces shared by chat-service and chat-gateway. */
+/** Start-up and shutdown pieces shared by chat-server, chat-service and chat-gateway. */
 import { createServer } from 'node:net';
 import type { Logger } from '../server/logger.js';
 
