@@ -11,8 +11,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import mysql from 'mysql2/promise';
+import { freePort } from '../../src/app/bin/lifecycle.js';
 import {
   type ServerProcess,
   spawnChatServer,
@@ -20,47 +19,22 @@ import {
   stopProcess,
 } from '../../src/app/cluster/localCluster.js';
 import { ensureNginxInstalled, type RunningNginx, startNginx } from '../../src/app/cluster/nginx.js';
-import { parseArgs, positiveInt } from '../lib/args.js';
-import { runJson } from '../lib/spawn.js';
+import {
+  dropDatabases,
+  fmt,
+  type LoadResult,
+  measureRing,
+  parseRingOptions,
+  type RunningTarget,
+} from '../lib/ringLoad.js';
 
-const help = `usage: npm run bench:cluster -- [options]
-  --clients 100          logged-in clients (a ring: each sends to the next)
-  --seconds 6            measured seconds per configuration (after 1 s warm-up)
-  --window 2             messages in flight per client
-  --rounds 2             rounds over all configurations (interleaved); each shows its best round
-  --configs single,single-nginx,workers2,servers2-nginx
-  --mysql mysql://root@127.0.0.1:3306
-  --redis redis://127.0.0.1:6379
-`;
-const args = parseArgs(
+const options = parseRingOptions(
   process.argv.slice(2),
-  {
-    clients: '100',
-    seconds: '6',
-    window: '2',
-    rounds: '2',
-    configs: 'single,single-nginx,workers2,servers2-nginx',
-    mysql: 'mysql://root@127.0.0.1:3306',
-    redis: 'redis://127.0.0.1:6379',
-  },
-  help,
+  'bench:cluster',
+  'single,single-nginx,workers2,servers2-nginx',
 );
-const clients = positiveInt(args.clients, 'clients');
-const seconds = positiveInt(args.seconds, 'seconds');
-const windowSize = positiveInt(args.window, 'window');
-const rounds = positiveInt(args.rounds, 'rounds');
-const configs = args.configs!.split(',');
-const loadScript = fileURLToPath(new URL('../chat/load.js', import.meta.url));
+const { clients, seconds, windowSize, rounds, configs } = options;
 const runId = `${process.pid}_${Date.now().toString(36)}`;
-
-interface LoadResult {
-  clients: number;
-  deliveredPerSec: number;
-  ackedPerSec: number;
-  failed: number;
-  p50: number;
-  p99: number;
-}
 
 const LABELS: Record<string, string> = {
   single: '1 process',
@@ -70,7 +44,7 @@ const LABELS: Record<string, string> = {
 };
 for (const c of configs) {
   if (!(c in LABELS)) {
-    process.stderr.write(`unknown config '${c}'\n${help}`);
+    process.stderr.write(`unknown config '${c}' (--help lists them)\n`);
     process.exit(2);
   }
 }
@@ -85,9 +59,9 @@ function serverArgs(config: string, serverId: string): string[] {
     '--host',
     '127.0.0.1',
     '--db',
-    `${args.mysql}/${name}`,
+    `${options.mysql}/${name}`,
     '--redis',
-    args.redis!,
+    options.redis,
     '--redis-prefix',
     `bench-${runId}-${config}`,
     '--server-id',
@@ -113,26 +87,7 @@ function collector(): { onLine: (line: string) => void; tail: () => string } {
   };
 }
 
-interface Running {
-  port: number;
-  stop: () => Promise<void>;
-  output: () => string;
-}
-
-async function freePort(): Promise<number> {
-  const { createServer } = await import('node:net');
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      const port = typeof a === 'object' && a !== null ? a.port : 0;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-async function start(config: string): Promise<Running> {
+async function start(config: string): Promise<RunningTarget> {
   const out = collector();
   if (config === 'single' || config === 'workers2' || config === 'single-nginx') {
     const workers = config === 'workers2' ? '2' : '0';
@@ -145,7 +100,7 @@ async function start(config: string): Promise<Running> {
     }
     const dir = mkdtempSync(join(tmpdir(), 'bench-cluster-nginx-'));
     let nginx: RunningNginx;
-    const port = await freePort();
+    const port = await freePort('127.0.0.1');
     try {
       nginx = await startNginx({
         prefix: dir,
@@ -169,7 +124,7 @@ async function start(config: string): Promise<Running> {
   }
   // servers2-nginx
   const dir = mkdtempSync(join(tmpdir(), 'bench-cluster-nginx-'));
-  const port = await freePort();
+  const port = await freePort('127.0.0.1');
   const common = serverArgs(config, 'unused');
   const db = common[common.indexOf('--db') + 1]!;
   const cluster = await startLocalCluster({
@@ -178,7 +133,7 @@ async function start(config: string): Promise<Running> {
     port,
     basePort: 0,
     db,
-    redis: args.redis!,
+    redis: options.redis,
     redisPrefix: `bench-${runId}-${config}`,
     workersPerServer: 0,
     logLevel: 'warn',
@@ -196,39 +151,6 @@ async function start(config: string): Promise<Running> {
   };
 }
 
-async function measure(config: string): Promise<LoadResult> {
-  process.stderr.write(`${LABELS[config]}: starting\n`);
-  const running = await start(config);
-  try {
-    return await runJson<LoadResult>(loadScript, [
-      '--port',
-      String(running.port),
-      '--clients',
-      String(clients),
-      '--seconds',
-      String(seconds),
-      '--window',
-      String(windowSize),
-    ]);
-  } catch (error) {
-    process.stderr.write(`${LABELS[config]} failed; server output:\n${running.output()}\n`);
-    throw error;
-  } finally {
-    await running.stop();
-  }
-}
-
-async function dropDatabases(): Promise<void> {
-  const conn = await mysql.createConnection(args.mysql!);
-  try {
-    for (const name of databases) await conn.query(`DROP DATABASE IF EXISTS \`${name}\``);
-  } finally {
-    await conn.end();
-  }
-}
-
-const fmt = (n: number | undefined, digits = 1): string =>
-  n !== undefined && Number.isFinite(n) ? n.toFixed(digits) : '-';
 const signed = (n: number): string => (n >= 0 ? `+${fmt(n, 2)}` : fmt(n, 2));
 
 async function main(): Promise<void> {
@@ -236,10 +158,13 @@ async function main(): Promise<void> {
   const all: Record<string, LoadResult[]> = Object.fromEntries(configs.map((c) => [c, []]));
   try {
     for (let round = 0; round < rounds; round++) {
-      for (const config of configs) all[config]!.push(await measure(config));
+      for (const config of configs)
+        all[config]!.push(await measureRing(LABELS[config]!, () => start(config), options));
     }
   } finally {
-    await dropDatabases().catch((error: unknown) => process.stderr.write(`cleanup: ${String(error)}\n`));
+    await dropDatabases(options.mysql, databases).catch((error: unknown) =>
+      process.stderr.write(`cleanup: ${String(error)}\n`),
+    );
   }
   // Best round (most msgs/s): the one least disturbed by whatever else shares the machine.
   const results: Record<string, LoadResult> = {};

@@ -10,52 +10,22 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import mysql from 'mysql2/promise';
+import { freePort } from '../../src/app/bin/lifecycle.js';
 import { spawnChatServer, stopProcess } from '../../src/app/cluster/localCluster.js';
 import { startLocalDistributed } from '../../src/app/cluster/localDistributed.js';
 import { ensureNginxInstalled } from '../../src/app/cluster/nginx.js';
-import { parseArgs, positiveInt } from '../lib/args.js';
-import { runJson } from '../lib/spawn.js';
+import {
+  dropDatabases,
+  fmt,
+  type LoadResult,
+  measureRing,
+  parseRingOptions,
+  type RunningTarget,
+} from '../lib/ringLoad.js';
 
-const help = `usage: npm run bench:distributed -- [options]
-  --clients 100          logged-in clients (a ring: each sends to the next)
-  --seconds 6            measured seconds per configuration (after 1 s warm-up)
-  --window 2             messages in flight per client
-  --rounds 2             rounds over all configurations (interleaved); each shows its best round
-  --configs server,unit1,unit2
-  --mysql mysql://root@127.0.0.1:3306
-  --redis redis://127.0.0.1:6379
-`;
-const args = parseArgs(
-  process.argv.slice(2),
-  {
-    clients: '100',
-    seconds: '6',
-    window: '2',
-    rounds: '2',
-    configs: 'server,unit1,unit2',
-    mysql: 'mysql://root@127.0.0.1:3306',
-    redis: 'redis://127.0.0.1:6379',
-  },
-  help,
-);
-const clients = positiveInt(args.clients, 'clients');
-const seconds = positiveInt(args.seconds, 'seconds');
-const windowSize = positiveInt(args.window, 'window');
-const rounds = positiveInt(args.rounds, 'rounds');
-const configs = args.configs!.split(',');
-const loadScript = fileURLToPath(new URL('../chat/load.js', import.meta.url));
+const options = parseRingOptions(process.argv.slice(2), 'bench:distributed', 'server,unit1,unit2');
+const { clients, seconds, windowSize, rounds, configs } = options;
 const runId = `${process.pid}_${Date.now().toString(36)}`;
-
-interface LoadResult {
-  clients: number;
-  deliveredPerSec: number;
-  ackedPerSec: number;
-  failed: number;
-  p50: number;
-  p99: number;
-}
 
 const LABELS: Record<string, string> = {
   server: '(a) chat-server',
@@ -64,7 +34,7 @@ const LABELS: Record<string, string> = {
 };
 for (const c of configs) {
   if (!(c in LABELS)) {
-    process.stderr.write(`unknown config '${c}'\n${help}`);
+    process.stderr.write(`unknown config '${c}' (--help lists them)\n`);
     process.exit(2);
   }
 }
@@ -75,29 +45,10 @@ let round = 0;
 function database(config: string): string {
   const name = `bench_dist_${runId}_${config}_${round}`;
   databases.push(name);
-  return `${args.mysql}/${name}`;
+  return `${options.mysql}/${name}`;
 }
 
-async function freePort(): Promise<number> {
-  const { createServer } = await import('node:net');
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      const port = typeof a === 'object' && a !== null ? a.port : 0;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-interface Running {
-  port: number;
-  stop: () => Promise<void>;
-  output: () => string;
-}
-
-async function start(config: string): Promise<Running> {
+async function start(config: string): Promise<RunningTarget> {
   const lines: string[] = [];
   const onLine = (line: string): void => {
     lines.push(line);
@@ -126,7 +77,7 @@ async function start(config: string): Promise<Running> {
   }
   const two = config === 'unit2';
   const dir = mkdtempSync(join(tmpdir(), 'bench-distributed-'));
-  const port = await freePort();
+  const port = await freePort('127.0.0.1');
   const unit = await startLocalDistributed({
     gateways: two ? 2 : 1,
     messageNodes: two ? 2 : 1,
@@ -134,9 +85,9 @@ async function start(config: string): Promise<Running> {
     port,
     nginx: two,
     db: database(config),
-    redis: args.redis!,
+    redis: options.redis,
     redisPrefix: `bench-${runId}-${config}-${round}`,
-    zookeeperPort: await freePort(),
+    zookeeperPort: await freePort('127.0.0.1'),
     logLevel: 'warn',
     prefix: dir,
     onOutput: (name, line) => onLine(`[${name}] ${line}`),
@@ -152,49 +103,18 @@ async function start(config: string): Promise<Running> {
   };
 }
 
-async function measure(config: string): Promise<LoadResult> {
-  process.stderr.write(`${LABELS[config]}: starting\n`);
-  const running = await start(config);
-  try {
-    return await runJson<LoadResult>(loadScript, [
-      '--port',
-      String(running.port),
-      '--clients',
-      String(clients),
-      '--seconds',
-      String(seconds),
-      '--window',
-      String(windowSize),
-    ]);
-  } catch (error) {
-    process.stderr.write(`${LABELS[config]} failed; output:\n${running.output()}\n`);
-    throw error;
-  } finally {
-    await running.stop();
-  }
-}
-
-async function dropDatabases(): Promise<void> {
-  const conn = await mysql.createConnection(args.mysql!);
-  try {
-    for (const name of databases) await conn.query(`DROP DATABASE IF EXISTS \`${name}\``);
-  } finally {
-    await conn.end();
-  }
-}
-
-const fmt = (n: number | undefined, digits = 1): string =>
-  n !== undefined && Number.isFinite(n) ? n.toFixed(digits) : '-';
-
 async function main(): Promise<void> {
   if (configs.includes('unit2')) ensureNginxInstalled();
   const all: Record<string, LoadResult[]> = Object.fromEntries(configs.map((c) => [c, []]));
   try {
     for (round = 0; round < rounds; round++) {
-      for (const config of configs) all[config]!.push(await measure(config));
+      for (const config of configs)
+        all[config]!.push(await measureRing(LABELS[config]!, () => start(config), options));
     }
   } finally {
-    await dropDatabases().catch((error: unknown) => process.stderr.write(`cleanup: ${String(error)}\n`));
+    await dropDatabases(options.mysql, databases).catch((error: unknown) =>
+      process.stderr.write(`cleanup: ${String(error)}\n`),
+    );
   }
   const results: Record<string, LoadResult> = {};
   for (const config of configs) {

@@ -1,0 +1,111 @@
+/**
+ * What the multi-process chat benches (bench/cluster, bench/distributed) share: their common
+ * options, one measured run of bench/chat's ring load against a started deployment, and the
+ * cleanup of the databases they made.
+ */
+import { fileURLToPath } from 'node:url';
+import mysql from 'mysql2/promise';
+import { parseArgs, positiveInt } from './args.js';
+import { runJson } from './spawn.js';
+
+export interface LoadResult {
+  clients: number;
+  deliveredPerSec: number;
+  ackedPerSec: number;
+  failed: number;
+  p50: number;
+  p99: number;
+}
+
+export interface RingOptions {
+  clients: number;
+  seconds: number;
+  windowSize: number;
+  rounds: number;
+  configs: string[];
+  mysql: string;
+  redis: string;
+}
+
+/** Parses the options every ring bench takes; `--help` prints `usage` with them. */
+export function parseRingOptions(argv: string[], command: string, defaultConfigs: string): RingOptions {
+  const help = `usage: npm run ${command} -- [options]
+  --clients 100          logged-in clients (a ring: each sends to the next)
+  --seconds 6            measured seconds per configuration (after 1 s warm-up)
+  --window 2             messages in flight per client
+  --rounds 2             rounds over all configurations (interleaved); each shows its best round
+  --configs ${defaultConfigs}
+  --mysql mysql://root@127.0.0.1:3306
+  --redis redis://127.0.0.1:6379
+`;
+  const args = parseArgs(
+    argv,
+    {
+      clients: '100',
+      seconds: '6',
+      window: '2',
+      rounds: '2',
+      configs: defaultConfigs,
+      mysql: 'mysql://root@127.0.0.1:3306',
+      redis: 'redis://127.0.0.1:6379',
+    },
+    help,
+  );
+  return {
+    clients: positiveInt(args.clients, 'clients'),
+    seconds: positiveInt(args.seconds, 'seconds'),
+    windowSize: positiveInt(args.window, 'window'),
+    rounds: positiveInt(args.rounds, 'rounds'),
+    configs: args.configs!.split(','),
+    mysql: args.mysql!,
+    redis: args.redis!,
+  };
+}
+
+/** A deployment under test: the port clients use, how to stop it, what it printed. */
+export interface RunningTarget {
+  port: number;
+  stop: () => Promise<void>;
+  output: () => string;
+}
+
+const loadScript = fileURLToPath(new URL('../chat/load.js', import.meta.url));
+
+/** Starts a deployment, runs the ring load against it once, and stops it whatever happens. */
+export async function measureRing(
+  label: string,
+  start: () => Promise<RunningTarget>,
+  options: RingOptions,
+): Promise<LoadResult> {
+  process.stderr.write(`${label}: starting\n`);
+  const running = await start();
+  try {
+    return await runJson<LoadResult>(loadScript, [
+      '--port',
+      String(running.port),
+      '--clients',
+      String(options.clients),
+      '--seconds',
+      String(options.seconds),
+      '--window',
+      String(options.windowSize),
+    ]);
+  } catch (error) {
+    process.stderr.write(`${label} failed; output:\n${running.output()}\n`);
+    throw error;
+  } finally {
+    await running.stop();
+  }
+}
+
+export async function dropDatabases(mysqlUrl: string, names: readonly string[]): Promise<void> {
+  const conn = await mysql.createConnection(mysqlUrl);
+  try {
+    for (const name of names) await conn.query(`DROP DATABASE IF EXISTS \`${name}\``);
+  } finally {
+    await conn.end();
+  }
+}
+
+export const fmt = (n: number | undefined, digits = 1): string =>
+  n !== undefined && Number.isFinite(n) ? n.toFixed(digits) : '-';
