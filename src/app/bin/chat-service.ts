@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 /** chat-service: serves some of the chat business services over mprpc. `--help` lists the options. */
+import { hostname } from 'node:os';
 import { Redis } from 'ioredis';
 import { RpcProvider } from '../../rpc/index.js';
 import { RedisPushPublisher } from '../cluster/RedisPushPublisher.js';
@@ -12,10 +13,18 @@ import { LocalMessageService } from '../services/LocalMessageService.js';
 import { openStore } from '../store/openStore.js';
 import { describe, untilSignal, withoutPassword } from './lifecycle.js';
 
+/** Mids a message node takes from the shared counter at once. */
+const MID_BLOCK = 4096;
+
 async function serve(config: ServiceConfig, logger: Logger): Promise<number> {
   let store: ChatStore;
   try {
-    store = await openStore(config.db);
+    // A message node shares the store with the other message nodes: mids in blocks, and it
+    // writes only the inbox partitions it owns (docs/DISTRIBUTED.md, "Scaling the message service").
+    const writer = config.services.includes('message')
+      ? { midBlock: MID_BLOCK, partitionOwner: config.serviceId ?? `${hostname()}:${process.pid}` }
+      : {};
+    store = await openStore(config.db, { messages: writer });
   } catch (error) {
     process.stderr.write(`chat-service: cannot open the store: ${describe(error)}\n`);
     return 1;

@@ -16,6 +16,7 @@ import type {
   MessageService,
   UserService,
 } from '../services/ChatServices.js';
+import { partitionKey, partitionOf } from '../store/partitions.js';
 import { checkReply, errorOfCall, type ReplyStatus } from './errors.js';
 import { chatServiceDefinition } from './serviceProto.js';
 import type {
@@ -144,12 +145,13 @@ class RemoteMessageService implements MessageService {
     };
     try {
       // Retrying is safe exactly when the message service can recognise the repeat: by its cmid.
-      // One sender's messages go to one message node (rendezvous hashing of the sender over the
-      // live nodes): its commits stay in the order it sent them, as in chat-server.
+      // A conversation's messages go to the node owning its inbox partition (rendezvous hashing
+      // of the partition over the live nodes): one writer per inbox, and one sender's messages
+      // to one recipient or group commit in the order it sent them, as in chat-server.
       const r = await this.stub.Submit(request, {
         ...this.opts,
         idempotent: job.cmid !== null,
-        affinity: String(job.sender),
+        affinity: partitionKey(partitionOf(job.target)),
       });
       if (r.errno !== 0) return { ok: false, errno: r.errno, errmsg: r.errmsg };
       return {

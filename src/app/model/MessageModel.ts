@@ -1,8 +1,10 @@
 import { StoreError } from '../store/errors.js';
-import type { SqlDriver, SqlParam } from '../store/SqlDriver.js';
+import type { SqlDriver, SqlExecutor, SqlParam } from '../store/SqlDriver.js';
 import { paddedChunks, placeholders } from '../store/sqlText.js';
 import { AppendPrediction } from './AppendPrediction.js';
-import { appendPredicted, appendReading, CHUNK } from './appendBatch.js';
+import { type AppendWriter, appendPredicted, appendReading, CHUNK } from './appendBatch.js';
+import { MidBlock } from './MidBlock.js';
+import { PartitionFence, PartitionMovedError } from './PartitionFence.js';
 import type { AppendResult, InboxEntry, MessageKind, NewMessage } from './types.js';
 
 /** Runs of an append that hit an unexplained unique key conflict (appendReading) before giving up. */
@@ -18,10 +20,33 @@ export interface AppendOptions {
 
 type InboxRow = Omit<InboxEntry, 'kind'> & { kind: string };
 
+/** How appends share the store with other writers. Default: neither (chat-server, the only writer). */
+export interface MessageModelOptions {
+  /**
+   * Take mids in blocks of this many, outside the appends (MidBlock): appends of several writers
+   * no longer queue on the mid counter. Mids then grow per writer only and may skip ids.
+   */
+  midBlock?: number;
+  /**
+   * Write only partitions this writer owns, fenced by epoch (PartitionFence), stored under this
+   * name: the message-service node that routes by partition (docs/DISTRIBUTED.md).
+   */
+  partitionOwner?: string;
+}
+
 export class MessageModel {
   private readonly prediction = new AppendPrediction();
+  private readonly mids: MidBlock | null;
+  /** The partitions this writer holds (with `partitionOwner`). */
+  readonly fence: PartitionFence | null;
 
-  constructor(private readonly db: SqlDriver) {}
+  constructor(
+    private readonly db: SqlDriver,
+    options: MessageModelOptions = {},
+  ) {
+    this.mids = options.midBlock === undefined ? null : new MidBlock(db, options.midBlock);
+    this.fence = options.partitionOwner === undefined ? null : new PartitionFence(db, options.partitionOwner);
+  }
 
   /**
    * Stores a batch of messages and their recipients' inbox entries in ONE transaction (group
@@ -52,16 +77,22 @@ export class MessageModel {
     for (let readingRuns = 0; ; ) {
       let runs = 0;
       try {
-        return await this.db.transaction((tx) => {
+        return await this.db.transaction(async (tx) => {
           rows ??= (batch as () => readonly NewMessage[])();
-          if (rows.length === 0) return Promise.resolve([]);
+          if (rows.length === 0) return [];
           // Run again by the driver (a MySQL deadlock): what the first run taught did not happen.
           if (++runs > 1) this.prediction.forget();
+          const writer = await this.writer(tx, rows, resync);
           predicted = runs === 1 && !resync && readingRuns === 0 && this.prediction.covers(rows);
-          if (predicted) return Promise.resolve(appendPredicted(tx, rows, this.prediction, ordered));
-          return appendReading(tx, rows, resync, this.prediction, ordered);
+          if (predicted) return appendPredicted(tx, rows, this.prediction, ordered, writer);
+          return appendReading(tx, rows, resync, this.prediction, ordered, writer);
         });
       } catch (err) {
+        // Another node took a partition: nothing was stored, and running again here would take it back.
+        if (err instanceof PartitionMovedError) {
+          this.prediction.forget();
+          throw err;
+        }
         if (predicted) {
           // A wrong guess, or a failure of an append it was built on: run it again, reading.
           this.prediction.missed();
@@ -78,6 +109,15 @@ export class MessageModel {
         resync = true;
       }
     }
+  }
+
+  /** The mids and the partition guard of an append of `rows` by this writer (see AppendWriter). */
+  private async writer(tx: SqlExecutor, rows: readonly NewMessage[], resync: boolean): Promise<AppendWriter> {
+    const parts = this.fence?.partitionsOf(rows) ?? [];
+    await Promise.all([this.mids?.reserve(rows.length, resync), this.fence?.hold(parts)]);
+    const guard = this.fence === null ? null : this.fence.guard(tx, parts);
+    guard?.catch(() => {}); // awaited by the append
+    return { mids: this.mids, guard };
   }
 
   /** Inbox entries with seq > afterSeq, ascending, at most `limit`. */

@@ -9,10 +9,13 @@
  *   everything is sent at once, each cursor and the mid counter guarded by its expected value.
  *   A wrong guess dooms the transaction; the caller runs it again reading.
  *
- * Lock order, the same for every append: the recipients' inbox_cursors rows in ascending id order,
- * then the mid counter. Whoever holds the counter already holds every other lock it needs, so
- * concurrent appends (other processes too) queue instead of deadlocking, and one that holds them
- * is ordered before every later one (`ordered`). SQLite: BEGIN IMMEDIATE holds the whole file.
+ * Lock order, the same for every append: the partitions' rows of a fenced writer (shared,
+ * `guard`, see PartitionFence), the recipients' inbox_cursors rows in ascending id order, then the
+ * mid counter. Whoever holds the counter already holds every other lock it needs, so concurrent
+ * appends (other processes too) queue instead of deadlocking, and one that holds them is ordered
+ * before every later one (`ordered`). A writer with its own block of mids (`mids`, see MidBlock)
+ * takes no counter lock: its appends are ordered by the cursors they share, which is all the
+ * inbox order needs. SQLite: BEGIN IMMEDIATE holds the whole file.
  */
 import { dialectSql } from '../store/dialect.js';
 import { StoreError } from '../store/errors.js';
@@ -20,6 +23,7 @@ import { setIds, takeIds } from '../store/idCounters.js';
 import type { ExecResult, SqlExecutor, SqlParam } from '../store/SqlDriver.js';
 import { paddedChunks, placeholders, rowPlaceholders } from '../store/sqlText.js';
 import type { AppendPrediction } from './AppendPrediction.js';
+import type { MidBlock } from './MidBlock.js';
 import type { AppendResult, NewMessage } from './types.js';
 
 /**
@@ -31,6 +35,14 @@ export const CHUNK = 512;
 const MAX_STATEMENT_BYTES = 2 * 1024 * 1024;
 /** The id_counters row (migration 2) that hands out message ids. */
 const MID_COUNTER = 'messages.mid';
+
+/** What a writer sharing the store with other writers adds to an append (MessageModelOptions). */
+export interface AppendWriter {
+  /** Mids from this writer's block (reserved for the batch) instead of the counter. */
+  mids: MidBlock | null;
+  /** The partition guard, sent first in the transaction (PartitionFence.guard); rejects if fenced. */
+  guard: Promise<void> | null;
+}
 
 /**
  * A repeat of a (sender, cmid) must name the same message as its first use: the stored one when
@@ -106,6 +118,7 @@ export async function appendReading(
   resync: boolean,
   prediction: AppendPrediction,
   ordered: () => void,
+  writer: AppendWriter,
 ): Promise<AppendResult[]> {
   const recipientIds = recipientsOf(batch);
   // Repeats within the batch are known now; every other message is a candidate for a mid.
@@ -113,19 +126,23 @@ export async function appendReading(
   const candidates: NewMessage[] = [];
   for (const p of plans) if (p.type === 'new') candidates.push(p.msg);
   // Sent together; one connection runs them in this order, which is the lock order.
-  const [lastSeq, lastMid, stored] = await Promise.all([
+  const [, lastSeq, lastMid, stored] = await Promise.all([
+    writer.guard,
     lockCursors(tx, recipientIds),
-    takeMids(tx, candidates.length, resync),
+    writer.mids === null ? takeMids(tx, candidates.length, resync) : 0,
     findStored(tx, candidates),
   ]);
-  let mid = lastMid - candidates.length;
+  let fresh = 0;
   plans.forEach((plan, index) => {
     if (plan.type !== 'new') return;
     const found = plan.msg.cmid === null ? undefined : stored.get(dedupeKey(plan.msg.sender, plan.msg.cmid));
-    if (found === undefined) plan.mid = ++mid;
+    if (found === undefined) fresh++;
     else if (sameMessage(plan.msg, found)) plans[index] = { type: 'stored', mid: found.mid };
     else plans[index] = { type: 'reused' };
   });
+  // Mids in batch order, for the messages found new only.
+  let mid = writer.mids === null ? lastMid - candidates.length : writer.mids.take(fresh);
+  for (const plan of plans) if (plan.type === 'new') plan.mid = ++mid;
   checkRepeats(plans, batch, stored);
   const delivery = deliver(plans, lastSeq);
   prediction.learn(delivery.lastSeq, mid, lastSeq);
@@ -134,7 +151,7 @@ export async function appendReading(
   // Not awaited: the transaction commits only if every one of them succeeds.
   const writes: Promise<unknown>[] = [];
   // Mids stay dense: the ids of messages found stored go back to the counter.
-  if (mid < lastMid) writes.push(setIds(tx, MID_COUNTER, mid));
+  if (writer.mids === null && mid < lastMid) writes.push(setIds(tx, MID_COUNTER, mid));
   writes.push(insertMessages(tx, plans));
   writes.push(insertInboxRows(tx, delivery.inboxParams));
   // The cursor rows exist and are locked, so the upsert always takes its update branch.
@@ -154,27 +171,31 @@ export async function appendReading(
 }
 
 /**
- * Writes without reading: `prediction` covers every recipient and the mid counter. Each cursor and
- * the counter move only from the value expected (else they are set to NULL, which their NOT NULL
- * columns refuse: the statement fails and dooms the transaction), so a wrong guess never stores
- * anything. Messages are assumed new; a stored (sender, cmid) fails its unique key the same way.
- * `ordered` once the guarded cursors and counter are held.
+ * Writes without reading: `prediction` covers every recipient and the mid counter (or the writer
+ * has its own mids). Each cursor and the counter move only from the value expected (else they are
+ * set to NULL, which their NOT NULL columns refuse: the statement fails and dooms the
+ * transaction), so a wrong guess never stores anything. Messages are assumed new; a stored
+ * (sender, cmid) fails its unique key the same way. `ordered` once the guarded cursors and counter
+ * are held. Resolves when the partition guard, if any, has passed.
  */
-export function appendPredicted(
+export async function appendPredicted(
   tx: SqlExecutor,
   batch: readonly NewMessage[],
   prediction: AppendPrediction,
   ordered: () => void,
-): AppendResult[] {
+  writer: AppendWriter,
+): Promise<AppendResult[]> {
   const recipientIds = recipientsOf(batch);
   const plans = planBatch(batch);
   // Nothing read: a stored (sender, cmid) fails its unique key below and the append runs again, reading.
   checkRepeats(plans, batch, kNothingStored);
-  const firstMid = prediction.lastMid!;
+  let fresh = 0;
+  for (const p of plans) if (p.type === 'new') fresh++;
+  const firstMid = writer.mids === null ? prediction.lastMid! : writer.mids.take(fresh);
   let mid = firstMid;
   for (const p of plans) if (p.type === 'new') p.mid = ++mid;
   const delivery = deliver(plans, prediction.lastSeq);
-  const locks: Promise<unknown>[] = [];
+  const locks: Promise<unknown>[] = writer.guard === null ? [] : [writer.guard];
   for (const ids of paddedChunks(movedCursors(recipientIds, delivery), CHUNK)) {
     const params: SqlParam[] = [];
     for (const id of ids) params.push(id, prediction.lastSeq.get(id)!, delivery.lastSeq.get(id)!);
@@ -187,7 +208,7 @@ export function appendPredicted(
       ),
     );
   }
-  if (mid > firstMid) {
+  if (writer.mids === null && mid > firstMid) {
     locks.push(
       tx.execute('UPDATE id_counters SET last_id = CASE WHEN last_id = ? THEN ? END WHERE name = ?', [
         firstMid,
@@ -200,6 +221,8 @@ export function appendPredicted(
   Promise.all(locks).then(ordered, () => {});
   const writes = [...locks, insertMessages(tx, plans), insertInboxRows(tx, delivery.inboxParams)];
   for (const write of writes) write.catch(() => {}); // reported by the commit
+  // A fenced append must not commit: its failure rolls everything above back.
+  await writer.guard;
   return delivery.results;
 }
 
@@ -332,7 +355,7 @@ async function lockCursors(tx: SqlExecutor, ids: readonly number[]): Promise<Map
  * before migration 2, still running during a rolling upgrade, takes mids from AUTO_INCREMENT
  * without moving the counter.
  */
-async function takeMids(tx: SqlExecutor, n: number, resync: boolean): Promise<number> {
+export async function takeMids(tx: SqlExecutor, n: number, resync: boolean): Promise<number> {
   const last = await takeIds(tx, MID_COUNTER, n);
   if (!resync) return last;
   const [row] = await tx.query<{ maxMid: number | null }>('SELECT MAX(mid) AS maxMid FROM messages');

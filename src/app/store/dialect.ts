@@ -6,6 +6,8 @@ export interface DialectSql {
   readonly insertIgnore: string;
   /** Appended to a SELECT that must lock its rows until commit. SQLite locks the whole file instead. */
   readonly forUpdate: string;
+  /** Appended to a SELECT that must keep its rows from changing until commit, letting other readers share them. */
+  readonly forShare: string;
   /**
    * Appended to `INSERT … VALUES` so that rows whose `key` exists overwrite `columns` instead.
    * Rows are found by key lookups, never a scan: an UPDATE … WHERE id IN (…) on a small table
@@ -21,6 +23,7 @@ export interface DialectSql {
 const SQLITE: DialectSql = {
   insertIgnore: 'INSERT OR IGNORE',
   forUpdate: '',
+  forShare: '',
   onConflictUpdate: (key, columns) =>
     ` ON CONFLICT(${key}) DO UPDATE SET ${columns.map((c) => `${c} = excluded.${c}`).join(', ')}`,
   // AUTOINCREMENT: ids are never reused, even after the newest row is deleted.
@@ -31,6 +34,8 @@ const SQLITE: DialectSql = {
 const MYSQL: DialectSql = {
   insertIgnore: 'INSERT IGNORE',
   forUpdate: ' FOR UPDATE',
+  // MariaDB does not know MySQL 8's FOR SHARE; both know this.
+  forShare: ' LOCK IN SHARE MODE',
   // VALUES() is deprecated in MySQL 8.0.20+ (a warning) but is the only spelling MariaDB knows.
   onConflictUpdate: (_key, columns) =>
     ` ON DUPLICATE KEY UPDATE ${columns.map((c) => `${c} = VALUES(${c})`).join(', ')}`,

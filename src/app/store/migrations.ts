@@ -1,3 +1,4 @@
+import { PARTITION_COUNT } from './partitions.js';
 import { type DialectSql, dialectSql } from './dialect.js';
 import { StoreError } from './errors.js';
 import type { SqlDriver, SqlExecutor } from './SqlDriver.js';
@@ -154,6 +155,28 @@ const MIGRATIONS: readonly Migration[] = [
             'ALTER TABLE messages_v3 RENAME TO messages',
             'CREATE UNIQUE INDEX IF NOT EXISTS uq_messages_cmid ON messages (sender, cmid) WHERE cmid IS NOT NULL',
           ],
+  },
+  {
+    version: 4,
+    description: 'message_partitions: which message-service node writes each inbox partition, fenced by epoch',
+    // One row per partition (PARTITION_COUNT of them, numbered from 0). A node that takes a
+    // partition bumps its epoch; every append of a fenced node checks the epochs it holds (docs/
+    // DISTRIBUTED.md, "Scaling the message service"). chat-server never reads it.
+    statements: (ctx) => [
+      ...createTable(ctx, {
+        name: 'message_partitions',
+        columns: [
+          'part INT NOT NULL PRIMARY KEY',
+          "owner VARCHAR(128) NOT NULL DEFAULT ''",
+          'epoch BIGINT NOT NULL DEFAULT 0',
+        ],
+        clustered: true,
+      }),
+      `${ctx.d.insertIgnore} INTO message_partitions (part) VALUES ${Array.from(
+        { length: PARTITION_COUNT },
+        (_, i) => `(${i})`,
+      ).join(', ')}`,
+    ],
   },
 ];
 

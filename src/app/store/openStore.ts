@@ -1,5 +1,6 @@
 import { resolve } from 'node:path';
 import { type ChatStore, createChatStore } from '../model/ChatStore.js';
+import type { MessageModelOptions } from '../model/MessageModel.js';
 import { StoreError } from './errors.js';
 import { MysqlDriver } from './MysqlDriver.js';
 import { migrate } from './migrations.js';
@@ -13,6 +14,8 @@ export interface OpenStoreOptions {
   sqliteSynchronous?: 'FULL' | 'NORMAL';
   /** SQLite on a worker thread (default) or on the calling thread, see SqliteOptions.thread. */
   sqliteThread?: boolean;
+  /** How the message model shares the store with other writers (chat-service's message nodes). */
+  messages?: MessageModelOptions;
 }
 
 export const DEFAULT_SQLITE_PATH = './data/chat.db';
@@ -84,7 +87,7 @@ export async function openStore(url: string | undefined, opts: OpenStoreOptions 
     await driver.close().catch(() => {});
     throw err;
   }
-  return createChatStore(driver);
+  return createChatStore(driver, opts.messages);
 }
 
 function openDriver(loc: StoreLocation, opts: OpenStoreOptions): Promise<SqlDriver> {
