@@ -18,6 +18,7 @@ const TABLES = [
   'id_counters',
   'inbox',
   'inbox_cursors',
+  'message_partitions',
   'messages',
   'users',
 ];

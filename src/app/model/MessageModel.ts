@@ -1,5 +1,5 @@
 import { StoreError } from '../store/errors.js';
-import type { SqlDriver, SqlExecutor, SqlParam } from '../store/SqlDriver.js';
+import type { SqlDriver, SqlParam } from '../store/SqlDriver.js';
 import { paddedChunks, placeholders } from '../store/sqlText.js';
 import { AppendPrediction } from './AppendPrediction.js';
 import { type AppendWriter, appendPredicted, appendReading, CHUNK } from './appendBatch.js';
@@ -77,12 +77,19 @@ export class MessageModel {
     for (let readingRuns = 0; ; ) {
       let runs = 0;
       try {
+        // A writer sharing the store takes its mids and partitions before its transaction.
+        const shared = this.mids !== null || this.fence !== null;
+        if (shared) rows ??= (batch as () => readonly NewMessage[])();
+        const prepared = shared && rows!.length > 0 ? await this.prepare(rows!, resync) : null;
         return await this.db.transaction(async (tx) => {
           rows ??= (batch as () => readonly NewMessage[])();
           if (rows.length === 0) return [];
           // Run again by the driver (a MySQL deadlock): what the first run taught did not happen.
           if (++runs > 1) this.prediction.forget();
-          const writer = await this.writer(tx, rows, resync);
+          const guard =
+            prepared === null || this.fence === null ? null : this.fence.guard(tx, prepared.parts);
+          guard?.catch(() => {}); // awaited by the append
+          const writer: AppendWriter = { midBase: prepared?.midBase ?? null, guard };
           predicted = runs === 1 && !resync && readingRuns === 0 && this.prediction.covers(rows);
           if (predicted) return appendPredicted(tx, rows, this.prediction, ordered, writer);
           return appendReading(tx, rows, resync, this.prediction, ordered, writer);
@@ -111,13 +118,17 @@ export class MessageModel {
     }
   }
 
-  /** The mids and the partition guard of an append of `rows` by this writer (see AppendWriter). */
-  private async writer(tx: SqlExecutor, rows: readonly NewMessage[], resync: boolean): Promise<AppendWriter> {
+  /** The mids (from the block) and the partitions (taken if need be) of an append of `rows`. */
+  private async prepare(
+    rows: readonly NewMessage[],
+    resync: boolean,
+  ): Promise<{ midBase: number | null; parts: number[] }> {
     const parts = this.fence?.partitionsOf(rows) ?? [];
-    await Promise.all([this.mids?.reserve(rows.length, resync), this.fence?.hold(parts)]);
-    const guard = this.fence === null ? null : this.fence.guard(tx, parts);
-    guard?.catch(() => {}); // awaited by the append
-    return { mids: this.mids, guard };
+    const [midBase] = await Promise.all([
+      this.mids === null ? null : this.mids.allocate(rows.length, resync),
+      this.fence?.hold(parts),
+    ]);
+    return { midBase, parts };
   }
 
   /** Inbox entries with seq > afterSeq, ascending, at most `limit`. */

@@ -22,8 +22,12 @@ export class MidBlock {
     private readonly size = DEFAULT_BLOCK,
   ) {}
 
-  /** Makes sure `n` ids are at hand; `resync` moves the counter past MAX(mid) first (see takeMids). */
-  async reserve(n: number, resync = false): Promise<void> {
+  /**
+   * Hands `n` ids to one append and returns the one before the first (it uses base + 1 … base + n).
+   * `resync` moves the counter past MAX(mid) first (see takeMids). Runs outside the append's
+   * transaction, so that no append holds a connection while another one fetches a block.
+   */
+  async allocate(n: number, resync = false): Promise<number> {
     if (resync) this.end = this.last;
     while (this.end - this.last < n) {
       this.refill ??= this.takeBlock(Math.max(n, this.size), resync).finally(() => {
@@ -31,11 +35,6 @@ export class MidBlock {
       });
       await this.refill;
     }
-  }
-
-  /** Takes `n` reserved ids and returns the one before the first (the caller uses base + 1 … base + n). */
-  take(n: number): number {
-    if (this.end - this.last < n) throw new Error(`MidBlock: ${n} ids taken, ${this.end - this.last} reserved`);
     const base = this.last;
     this.last += n;
     return base;

@@ -81,7 +81,10 @@ export class PartitionFence {
       // One statement per row: a key lookup each, never a scan that would lock other partitions.
       for (const p of parts) {
         void tx
-          .execute('UPDATE message_partitions SET epoch = epoch + 1, owner = ? WHERE part = ?', [this.owner, p])
+          .execute('UPDATE message_partitions SET epoch = epoch + 1, owner = ? WHERE part = ?', [
+            this.owner,
+            p,
+          ])
           .catch(() => {});
       }
       return tx.query<{ part: number; epoch: number }>(

@@ -13,7 +13,7 @@
  * `guard`, see PartitionFence), the recipients' inbox_cursors rows in ascending id order, then the
  * mid counter. Whoever holds the counter already holds every other lock it needs, so concurrent
  * appends (other processes too) queue instead of deadlocking, and one that holds them is ordered
- * before every later one (`ordered`). A writer with its own block of mids (`mids`, see MidBlock)
+ * before every later one (`ordered`). A writer with its own block of mids (`midBase`, MidBlock)
  * takes no counter lock: its appends are ordered by the cursors they share, which is all the
  * inbox order needs. SQLite: BEGIN IMMEDIATE holds the whole file.
  */
@@ -23,7 +23,6 @@ import { setIds, takeIds } from '../store/idCounters.js';
 import type { ExecResult, SqlExecutor, SqlParam } from '../store/SqlDriver.js';
 import { paddedChunks, placeholders, rowPlaceholders } from '../store/sqlText.js';
 import type { AppendPrediction } from './AppendPrediction.js';
-import type { MidBlock } from './MidBlock.js';
 import type { AppendResult, NewMessage } from './types.js';
 
 /**
@@ -38,8 +37,11 @@ const MID_COUNTER = 'messages.mid';
 
 /** What a writer sharing the store with other writers adds to an append (MessageModelOptions). */
 export interface AppendWriter {
-  /** Mids from this writer's block (reserved for the batch) instead of the counter. */
-  mids: MidBlock | null;
+  /**
+   * The mids of this append come from the writer's block (MidBlock.allocate) instead of the
+   * counter: ids midBase + 1 … midBase + batch length are this append's; null: the counter.
+   */
+  midBase: number | null;
   /** The partition guard, sent first in the transaction (PartitionFence.guard); rejects if fenced. */
   guard: Promise<void> | null;
 }
@@ -129,19 +131,18 @@ export async function appendReading(
   const [, lastSeq, lastMid, stored] = await Promise.all([
     writer.guard,
     lockCursors(tx, recipientIds),
-    writer.mids === null ? takeMids(tx, candidates.length, resync) : 0,
+    writer.midBase === null ? takeMids(tx, candidates.length, resync) : 0,
     findStored(tx, candidates),
   ]);
-  let fresh = 0;
   plans.forEach((plan, index) => {
     if (plan.type !== 'new') return;
     const found = plan.msg.cmid === null ? undefined : stored.get(dedupeKey(plan.msg.sender, plan.msg.cmid));
-    if (found === undefined) fresh++;
-    else if (sameMessage(plan.msg, found)) plans[index] = { type: 'stored', mid: found.mid };
+    if (found === undefined) return;
+    if (sameMessage(plan.msg, found)) plans[index] = { type: 'stored', mid: found.mid };
     else plans[index] = { type: 'reused' };
   });
   // Mids in batch order, for the messages found new only.
-  let mid = writer.mids === null ? lastMid - candidates.length : writer.mids.take(fresh);
+  let mid = writer.midBase ?? lastMid - candidates.length;
   for (const plan of plans) if (plan.type === 'new') plan.mid = ++mid;
   checkRepeats(plans, batch, stored);
   const delivery = deliver(plans, lastSeq);
@@ -151,7 +152,7 @@ export async function appendReading(
   // Not awaited: the transaction commits only if every one of them succeeds.
   const writes: Promise<unknown>[] = [];
   // Mids stay dense: the ids of messages found stored go back to the counter.
-  if (writer.mids === null && mid < lastMid) writes.push(setIds(tx, MID_COUNTER, mid));
+  if (writer.midBase === null && mid < lastMid) writes.push(setIds(tx, MID_COUNTER, mid));
   writes.push(insertMessages(tx, plans));
   writes.push(insertInboxRows(tx, delivery.inboxParams));
   // The cursor rows exist and are locked, so the upsert always takes its update branch.
@@ -189,9 +190,7 @@ export async function appendPredicted(
   const plans = planBatch(batch);
   // Nothing read: a stored (sender, cmid) fails its unique key below and the append runs again, reading.
   checkRepeats(plans, batch, kNothingStored);
-  let fresh = 0;
-  for (const p of plans) if (p.type === 'new') fresh++;
-  const firstMid = writer.mids === null ? prediction.lastMid! : writer.mids.take(fresh);
+  const firstMid = writer.midBase ?? prediction.lastMid!;
   let mid = firstMid;
   for (const p of plans) if (p.type === 'new') p.mid = ++mid;
   const delivery = deliver(plans, prediction.lastSeq);
@@ -208,7 +207,7 @@ export async function appendPredicted(
       ),
     );
   }
-  if (writer.mids === null && mid > firstMid) {
+  if (writer.midBase === null && mid > firstMid) {
     locks.push(
       tx.execute('UPDATE id_counters SET last_id = CASE WHEN last_id = ? THEN ? END WHERE name = ?', [
         firstMid,

@@ -1,6 +1,6 @@
-import { PARTITION_COUNT } from './partitions.js';
 import { type DialectSql, dialectSql } from './dialect.js';
 import { StoreError } from './errors.js';
+import { PARTITION_COUNT } from './partitions.js';
 import type { SqlDriver, SqlExecutor } from './SqlDriver.js';
 
 /** What a migration renders its DDL with. */
@@ -158,7 +158,8 @@ const MIGRATIONS: readonly Migration[] = [
   },
   {
     version: 4,
-    description: 'message_partitions: which message-service node writes each inbox partition, fenced by epoch',
+    description:
+      'message_partitions: which message-service node writes each inbox partition, fenced by epoch',
     // One row per partition (PARTITION_COUNT of them, numbered from 0). A node that takes a
     // partition bumps its epoch; every append of a fenced node checks the epochs it holds (docs/
     // DISTRIBUTED.md, "Scaling the message service"). chat-server never reads it.

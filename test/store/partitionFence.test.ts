@@ -1,0 +1,126 @@
+/**
+ * Message nodes sharing one store (chat-service --services message, N of them): mids from
+ * per-writer blocks, and inbox partitions fenced by epoch so that a node that lost a partition
+ * cannot write it any more (docs/DISTRIBUTED.md, "Scaling the message service").
+ */
+import { describe, expect, it } from 'vitest';
+import type { ChatStore } from '../../src/app/model/ChatStore.js';
+import { PartitionMovedError } from '../../src/app/model/PartitionFence.js';
+import { PARTITION_COUNT, partitionOf } from '../../src/app/store/partitions.js';
+import { createUsers, oneToOne, openTestStore, STORE_KINDS, useTestStore } from './harness.js';
+
+describe.each(STORE_KINDS)('message nodes sharing the store on %s', (kind) => {
+  const t = useTestStore(kind);
+
+  const node = (name: string, midBlock = 8): Promise<ChatStore> =>
+    openTestStore(t.url, { messages: { midBlock, partitionOwner: name } });
+
+  it('two writers with mid blocks, concurrent: unique mids, gap-free seqs, a retry found through the other', async () => {
+    const [a, b, c] = await createUsers(t.store, 3, 'blocks');
+    const one = await openTestStore(t.url, { messages: { midBlock: 5 } });
+    const two = await openTestStore(t.url, { messages: { midBlock: 5 } });
+    try {
+      const sent = await Promise.all(
+        Array.from({ length: 40 }, (_, i) =>
+          (i % 2 === 0 ? one : two).messages.append([
+            {
+              ...oneToOne(a!, i % 3 === 0 ? c! : b!, `m${i}`, `blk-${i}`),
+              recipients: [i % 3 === 0 ? c! : b!],
+            },
+          ]),
+        ),
+      );
+      const results = sent.map((r) => r[0]!);
+      expect(results.every((r) => !r.duplicate)).toBe(true);
+      expect(new Set(results.map((r) => r.mid)).size).toBe(40);
+      for (const user of [b!, c!]) {
+        const inbox = await t.store.messages.readInbox(user, 0, 100);
+        expect(inbox.map((e) => e.seq)).toEqual(inbox.map((_, i) => i + 1));
+      }
+      // One after another, each writer's mids grow; across writers they need not.
+      const next: number[] = [];
+      for (let i = 0; i < 6; i++)
+        next.push((await one.messages.append([oneToOne(a!, b!, `seq ${i}`)]))[0]!.mid);
+      expect(next).toEqual([...next].sort((x, y) => x - y));
+      expect(new Set([...next, ...results.map((r) => r.mid)]).size).toBe(46);
+      // A retry through the other writer is found, not stored again.
+      const [again] = await two.messages.append([oneToOne(a!, c!, 'm0', 'blk-0')]);
+      expect(again).toMatchObject({ mid: results[0]!.mid, duplicate: true });
+    } finally {
+      await one.close();
+      await two.close();
+    }
+  });
+
+  it("a stale owner's append is refused once another node took the partition, and stores nothing", async () => {
+    const [a, b, c] = await createUsers(t.store, 3, 'fence');
+    // c in another partition than b: the stale owner keeps writing the partitions it still holds.
+    expect(partitionOf(c!)).not.toBe(partitionOf(b!));
+    const nodeA = await node('node-a');
+    const nodeB = await node('node-b');
+    try {
+      const part = partitionOf(b!);
+      await nodeA.messages.append([oneToOne(a!, b!, 'from A', 'f-1')]);
+      expect(nodeA.messages.fence!.epochs().has(part)).toBe(true);
+      // B takes the partition by writing it.
+      const [fromB] = await nodeB.messages.append([oneToOne(a!, b!, 'from B', 'f-2')]);
+      expect(fromB!.deliveries).toEqual([{ userId: b, seq: 2 }]);
+      const owner = async () => (await t.store.messages.readInbox(b!, 0, 10)).map((e) => e.body);
+      // A still believes it owns it: refused, with the partition named, nothing stored.
+      const refused = nodeA.messages.append([
+        oneToOne(a!, b!, 'stale A', 'f-3'),
+        oneToOne(a!, c!, 'to c', 'f-4'),
+      ]);
+      await expect(refused).rejects.toBeInstanceOf(PartitionMovedError);
+      await expect(refused).rejects.toMatchObject({ code: 'UNAVAILABLE', parts: [part] });
+      expect(await owner()).toEqual(['from A', 'from B']);
+      expect(await t.store.messages.cursor(b!)).toEqual({ lastSeq: 2, ackedSeq: 0 });
+      expect(await t.store.messages.readInbox(c!, 0, 10)).toEqual([]);
+      // A lost only that partition: c's is still its own.
+      const [toC] = await nodeA.messages.append([oneToOne(a!, c!, 'to c', 'f-4')]);
+      expect(toC!.deliveries).toEqual([{ userId: c, seq: 1 }]);
+      // Sent to A again (a gateway routes it back), A takes it back and B is the stale one now.
+      const [back] = await nodeA.messages.append([oneToOne(a!, b!, 'A again', 'f-5')]);
+      expect(back!.deliveries).toEqual([{ userId: b, seq: 3 }]);
+      await expect(nodeB.messages.append([oneToOne(a!, b!, 'stale B', 'f-6')])).rejects.toBeInstanceOf(
+        PartitionMovedError,
+      );
+      expect(await owner()).toEqual(['from A', 'from B', 'A again']);
+    } finally {
+      await nodeA.close();
+      await nodeB.close();
+    }
+  });
+
+  it('a retried message refused by a stale owner is stored once by the new owner, which answers the first mid', async () => {
+    const [a, b] = await createUsers(t.store, 2, 'retry');
+    const nodeA = await node('node-a');
+    const nodeB = await node('node-b');
+    try {
+      const [first] = await nodeA.messages.append([oneToOne(a!, b!, 'once', 'r-1')]);
+      await nodeB.messages.append([oneToOne(a!, b!, 'taken', 'r-2')]);
+      await expect(nodeA.messages.append([oneToOne(a!, b!, 'once', 'r-1')])).rejects.toBeInstanceOf(
+        PartitionMovedError,
+      );
+      const [retried] = await nodeB.messages.append([oneToOne(a!, b!, 'once', 'r-1')]);
+      expect(retried).toEqual({ mid: first!.mid, duplicate: true, deliveries: [] });
+      expect((await t.store.messages.readInbox(b!, 0, 10)).map((e) => e.body)).toEqual(['once', 'taken']);
+    } finally {
+      await nodeA.close();
+      await nodeB.close();
+    }
+  });
+
+  it(`every one of the ${PARTITION_COUNT} partitions exists, and a take records its owner`, async () => {
+    const [a, b] = await createUsers(t.store, 2, 'rows');
+    const nodeC = await node('node-c');
+    try {
+      await nodeC.messages.append([oneToOne(a!, b!, 'hi')]);
+      const epoch = nodeC.messages.fence!.epochs().get(partitionOf(b!));
+      expect(epoch).toBeGreaterThan(0);
+      expect(nodeC.messages.fence!.epochs().size).toBe(1);
+    } finally {
+      await nodeC.close();
+    }
+  });
+});
