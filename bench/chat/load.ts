@@ -95,9 +95,12 @@ function pump(i: number): void {
 for (let i = 0; i < clientCount; i++) pump(i);
 await new Promise((r) => setTimeout(r, Number(args.warmup) * 1000));
 measuring = true;
+// Marks of the measured window, for a parent that samples CPU time (bench/lib/processCpu.ts).
+process.stderr.write('  measuring\n');
 const started = performance.now();
 await new Promise((r) => setTimeout(r, seconds * 1000));
 measuring = false;
+process.stderr.write('  measured\n');
 const elapsed = (performance.now() - started) / 1000;
 running = false;
 const result = {

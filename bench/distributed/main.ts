@@ -5,7 +5,9 @@
  *   (b) 1 gateway + 1 node of each service  chat-gateway → chat-service (user,friend,group) and
  *                                         chat-service (message), ZooKeeper, Redis
  *   (c) 2 gateways + 2 message nodes      the same with two of each, behind the private Nginx
- * and prints msgs/s, p50/p99 and the ratio to (a).
+ * and prints msgs/s, p50/p99 and the ratio to (a), then where the CPU time of a message goes:
+ * each process role's CPU time over the measured window per delivered message (MySQL and Redis
+ * are shared with the rest of the machine and not counted).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
@@ -38,6 +40,28 @@ for (const c of configs) {
     process.exit(2);
   }
 }
+
+/** Process roles for the CPU table, from their command lines. */
+function classify(argv: readonly string[]): string | null {
+  const joined = argv.join(' ');
+  if (joined.includes('chat-server.js')) return 'chat-server';
+  if (joined.includes('chat-gateway.js')) return 'gateways';
+  if (joined.includes('chat-service.js'))
+    return argv[argv.indexOf('--services') + 1] === 'message' ? 'message nodes' : 'user/friend/group';
+  if (argv[0]?.includes('nginx') === true) return 'nginx';
+  if (joined.includes('zookeeper')) return 'zookeeper';
+  if (joined.includes('load.js')) return 'clients (load)';
+  return null;
+}
+const ROLES = [
+  'chat-server',
+  'gateways',
+  'message nodes',
+  'user/friend/group',
+  'nginx',
+  'zookeeper',
+  'clients (load)',
+];
 
 const databases: string[] = [];
 let round = 0;
@@ -109,7 +133,7 @@ async function main(): Promise<void> {
   try {
     for (round = 0; round < rounds; round++) {
       for (const config of configs)
-        all[config]!.push(await measureRing(LABELS[config]!, () => start(config), options));
+        all[config]!.push(await measureRing(LABELS[config]!, () => start(config), options, classify));
     }
   } finally {
     await dropDatabases(options.mysql, databases).catch((error: unknown) =>
@@ -137,6 +161,21 @@ async function main(): Promise<void> {
       `  ${LABELS[config]!.padEnd(30)} ${fmt(r.deliveredPerSec, 0).padStart(9)} ${fmt(r.p50, 2).padStart(8)} ` +
         `${fmt(r.p99, 2).padStart(8)}  ${String(r.failed).padStart(6)}  ${ratio.padStart(6)}  ${perRound}`,
     );
+  }
+  console.log('  CPU µs per delivered message, by process (measured window of the round shown above):');
+  console.log(
+    `  ${'configuration'.padEnd(30)} ${ROLES.map((r) => r.padStart(r.length + 1)).join('')}  total`,
+  );
+  for (const config of configs) {
+    const r = results[config]!;
+    const messages = r.deliveredPerSec * r.seconds;
+    let total = 0;
+    const cells = ROLES.map((role) => {
+      const ms = r.cpuMs?.get(role);
+      if (ms !== undefined) total += ms;
+      return (ms === undefined ? '-' : fmt((ms * 1000) / messages, 0)).padStart(role.length + 1);
+    });
+    console.log(`  ${LABELS[config]!.padEnd(30)} ${cells.join('')}  ${fmt((total * 1000) / messages, 0)}`);
   }
 }
 

@@ -6,15 +6,20 @@
 import { fileURLToPath } from 'node:url';
 import mysql from 'mysql2/promise';
 import { parseArgs, positiveInt } from './args.js';
+import { type Classify, type CpuSnapshot, cpuByRole, snapshotCpu } from './processCpu.js';
 import { runJson } from './spawn.js';
 
 export interface LoadResult {
   clients: number;
+  /** Length of the measured window. */
+  seconds: number;
   deliveredPerSec: number;
   ackedPerSec: number;
   failed: number;
   p50: number;
   p99: number;
+  /** CPU ms per process role over the measured window (measureRing with `classify`). */
+  cpuMs?: Map<string, number>;
 }
 
 export interface RingOptions {
@@ -71,25 +76,44 @@ export interface RunningTarget {
 
 const loadScript = fileURLToPath(new URL('../chat/load.js', import.meta.url));
 
-/** Starts a deployment, runs the ring load against it once, and stops it whatever happens. */
+/**
+ * Starts a deployment, runs the ring load against it once, and stops it whatever happens. With
+ * `classify`, also the CPU time of this process's descendants, by role, over the measured window.
+ */
 export async function measureRing(
   label: string,
   start: () => Promise<RunningTarget>,
   options: RingOptions,
+  classify?: Classify,
 ): Promise<LoadResult> {
   process.stderr.write(`${label}: starting\n`);
   const running = await start();
+  let before: CpuSnapshot | null = null;
+  let cpuMs: Map<string, number> | undefined;
+  const onLine =
+    classify === undefined
+      ? undefined
+      : (line: string): void => {
+          if (line.trim() === 'measuring') before = snapshotCpu(process.pid, classify);
+          else if (line.trim() === 'measured' && before !== null)
+            cpuMs = cpuByRole(before, snapshotCpu(process.pid, classify));
+        };
   try {
-    return await runJson<LoadResult>(loadScript, [
-      '--port',
-      String(running.port),
-      '--clients',
-      String(options.clients),
-      '--seconds',
-      String(options.seconds),
-      '--window',
-      String(options.windowSize),
-    ]);
+    const result = await runJson<LoadResult>(
+      loadScript,
+      [
+        '--port',
+        String(running.port),
+        '--clients',
+        String(options.clients),
+        '--seconds',
+        String(options.seconds),
+        '--window',
+        String(options.windowSize),
+      ],
+      onLine,
+    );
+    return cpuMs === undefined ? result : { ...result, cpuMs };
   } catch (error) {
     process.stderr.write(`${label} failed; output:\n${running.output()}\n`);
     throw error;

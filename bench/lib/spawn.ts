@@ -24,9 +24,22 @@ export async function spawnReady(
   return { child, line };
 }
 
-/** Runs `node script args…` to completion and returns its last stdout line parsed as JSON. */
-export async function runJson<T>(script: string, args: string[]): Promise<T> {
-  const child = spawn(process.execPath, [script, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+/**
+ * Runs `node script args…` to completion and returns its last stdout line parsed as JSON. Its
+ * stderr goes to ours; `onStderrLine` also sees each line.
+ */
+export async function runJson<T>(
+  script: string,
+  args: string[],
+  onStderrLine?: (line: string) => void,
+): Promise<T> {
+  const child = spawn(process.execPath, [script, ...args], {
+    stdio: ['ignore', 'pipe', onStderrLine === undefined ? 'inherit' : 'pipe'],
+  });
+  if (onStderrLine !== undefined) {
+    child.stderr!.pipe(process.stderr);
+    createInterface({ input: child.stderr! }).on('line', onStderrLine);
+  }
   let out = '';
   child.stdout!.on('data', (chunk: Buffer) => {
     out += chunk.toString();

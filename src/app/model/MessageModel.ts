@@ -131,6 +131,14 @@ export class MessageModel {
     return { midBase, parts };
   }
 
+  /** Who wrote each inbox partition last and its epoch (PartitionFence; for operators and tests). */
+  async partitionOwners(): Promise<Map<number, { owner: string; epoch: number }>> {
+    const rows = await this.db.query<{ part: number; owner: string; epoch: number }>(
+      'SELECT part, owner, epoch FROM message_partitions ORDER BY part',
+    );
+    return new Map(rows.map((r) => [Number(r.part), { owner: r.owner, epoch: Number(r.epoch) }]));
+  }
+
   /** Inbox entries with seq > afterSeq, ascending, at most `limit`. */
   async readInbox(userId: number, afterSeq: number, limit: number): Promise<InboxEntry[]> {
     const n = Math.floor(limit);
