@@ -4,6 +4,7 @@ import { hostname } from 'node:os';
 import { Redis } from 'ioredis';
 import { RpcProvider } from '../../rpc/index.js';
 import { RedisPushPublisher } from '../cluster/RedisPushPublisher.js';
+import { MessageStatsLog } from '../distributed/messageStats.js';
 import { friendProvider, groupProvider, messageProvider, userProvider } from '../distributed/providers.js';
 import { parseServiceArgs, SERVICE_HELP, type ServiceConfig } from '../distributed/serviceConfig.js';
 import { chatServiceDefinition } from '../distributed/serviceProto.js';
@@ -57,6 +58,7 @@ async function serve(config: ServiceConfig, logger: Logger): Promise<number> {
     onError: (error) => logger.log('warn', `rpc: ${error.message}`),
   });
   let messages: LocalMessageService | null = null;
+  let stats: MessageStatsLog | null = null;
   for (const kind of config.services) {
     const definition = chatServiceDefinition(kind);
     if (kind === 'user') provider.notifyService(definition, userProvider(store.users));
@@ -67,7 +69,11 @@ async function serve(config: ServiceConfig, logger: Logger): Promise<number> {
         prefix: config.redisPrefix,
         log: (level, message) => logger.log(level, message),
       });
-      messages = new LocalMessageService(store, { router: publisher });
+      stats =
+        config.statsIntervalSec > 0
+          ? new MessageStatsLog(store.messages, logger, config.statsIntervalSec * 1000)
+          : null;
+      messages = new LocalMessageService(store, { router: publisher, onBatch: stats?.onBatch });
       provider.notifyService(definition, messageProvider(messages));
     }
   }
@@ -93,6 +99,7 @@ async function serve(config: ServiceConfig, logger: Logger): Promise<number> {
     // Unregister and answer what was received, then commit what was accepted.
     await provider.stop({ graceMs: 10_000 });
     await messages?.drain();
+    stats?.stop();
     redis?.disconnect();
     await store.close();
   });

@@ -13,6 +13,8 @@ export interface ServiceConfig {
   serviceId: string | undefined;
   logLevel: LogLevel;
   logFormat: LogFormat;
+  /** Seconds between the message service's append statistics at info; 0 = never. */
+  statsIntervalSec: number;
 }
 
 export const SERVICE_HELP = `Usage: chat-service --services LIST --zookeeper HOSTS [options]
@@ -35,6 +37,9 @@ Options:
   --service-id ID        name in logs                                          (HOST:PORT)
   --log-level LEVEL      debug | info | warn | error | silent                  (info)
   --log-format FORMAT    text | json                                           (text)
+  --stats-interval SEC   log the message service's appends every SEC seconds at info:
+                         messages/s, batch size, commit time, predicted/reading runs,
+                         missed predictions, fenced appends, partitions held; 0 = off (0)
   -h, --help             show this help
 
 On start it prints "listening on HOST:PORT" on stdout. SIGTERM / SIGINT: unregister, answer the
@@ -53,6 +58,7 @@ const kFlags = [
   '--service-id',
   '--log-level',
   '--log-format',
+  '--stats-interval',
 ] as const;
 
 export type ParsedServiceArgs = { help: true } | { help: false; config: ServiceConfig } | { error: string };
@@ -91,6 +97,9 @@ export function parseServiceArgs(argv: readonly string[]): ParsedServiceArgs {
   if (!isLogLevel(logLevel)) return { error: `unknown log level '${logLevel}'` };
   const logFormat = values.get('--log-format') ?? 'text';
   if (!isLogFormat(logFormat)) return { error: `expected text or json, got '${logFormat}'` };
+  const statsInterval = Number(values.get('--stats-interval') ?? '0');
+  if (!Number.isInteger(statsInterval) || statsInterval < 0 || statsInterval > 86_400)
+    return { error: '--stats-interval must be a whole number of seconds (0 = off)' };
   return {
     help: false,
     config: {
@@ -105,6 +114,7 @@ export function parseServiceArgs(argv: readonly string[]): ParsedServiceArgs {
       serviceId: values.get('--service-id'),
       logLevel,
       logFormat,
+      statsIntervalSec: statsInterval,
     },
   };
 }

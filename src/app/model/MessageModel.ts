@@ -34,8 +34,30 @@ export interface MessageModelOptions {
   partitionOwner?: string;
 }
 
+/** Counters of the appends of one MessageModel since it was made (chat-service --stats-interval). */
+export interface AppendStats {
+  /** Appends committed, and the messages they held. */
+  appends: number;
+  messages: number;
+  /** Transaction runs that wrote without reading (appendPredicted) / read first (appendReading). */
+  predictedRuns: number;
+  readingRuns: number;
+  /** Predicted runs whose guess was wrong (another writer moved a cursor or the counter). */
+  missed: number;
+  /** Appends refused because another node took one of their partitions. */
+  fenced: number;
+}
+
 export class MessageModel {
   private readonly prediction = new AppendPrediction();
+  readonly stats: AppendStats = {
+    appends: 0,
+    messages: 0,
+    predictedRuns: 0,
+    readingRuns: 0,
+    missed: 0,
+    fenced: 0,
+  };
   private readonly mids: MidBlock | null;
   /** The partitions this writer holds (with `partitionOwner`). */
   readonly fence: PartitionFence | null;
@@ -81,7 +103,7 @@ export class MessageModel {
         const shared = this.mids !== null || this.fence !== null;
         if (shared) rows ??= (batch as () => readonly NewMessage[])();
         const prepared = shared && rows!.length > 0 ? await this.prepare(rows!, resync) : null;
-        return await this.db.transaction(async (tx) => {
+        const results = await this.db.transaction(async (tx) => {
           rows ??= (batch as () => readonly NewMessage[])();
           if (rows.length === 0) return [];
           // Run again by the driver (a MySQL deadlock): what the first run taught did not happen.
@@ -91,16 +113,23 @@ export class MessageModel {
           guard?.catch(() => {}); // awaited by the append
           const writer: AppendWriter = { midBase: prepared?.midBase ?? null, guard };
           predicted = runs === 1 && !resync && readingRuns === 0 && this.prediction.covers(rows);
+          if (predicted) this.stats.predictedRuns++;
+          else this.stats.readingRuns++;
           if (predicted) return appendPredicted(tx, rows, this.prediction, ordered, writer);
           return appendReading(tx, rows, resync, this.prediction, ordered, writer);
         });
+        this.stats.appends++;
+        this.stats.messages += rows!.length;
+        return results;
       } catch (err) {
         // Another node took a partition: nothing was stored, and running again here would take it back.
         if (err instanceof PartitionMovedError) {
+          this.stats.fenced++;
           this.prediction.forget();
           throw err;
         }
         if (predicted) {
+          this.stats.missed++;
           // A wrong guess, or a failure of an append it was built on: run it again, reading.
           this.prediction.missed();
           readingRuns = 1;
