@@ -5,13 +5,16 @@
  * holding the recipient; `mprpc list` shows the whole unit.
  */
 import { execFile } from 'node:child_process';
+import { hostname } from 'node:os';
 import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import { ChatClient } from '../../src/app/client/ChatClient.js';
+import type { ChatPush } from '../../src/app/client/types.js';
 import { distPath } from '../../src/app/cluster/paths.js';
 import { chatServiceDefinition } from '../../src/app/distributed/serviceProto.js';
 import type { UserServiceRpc } from '../../src/app/distributed/wireTypes.js';
+import { partitionOf } from '../../src/app/store/partitions.js';
 import { ClassicRpcChannel, createStub } from '../../src/rpc/index.js';
 import { barrier, expectSeqs, login, register, type User, uniqueName, within } from '../e2e/support.js';
 import { type DistributedDeployment, startDistributed } from '../helpers/chatServer.js';
@@ -205,36 +208,84 @@ describe('two gateways, services in separate processes', () => {
   });
 
   // Last in the file: it kills one of the two message nodes.
-  test('a message node killed mid-stream: sends with a cmid are retried on the other node, stored and delivered once', async () => {
-    const a = await connect(0, 'protobuf');
-    const b = await connect(1, 'json');
-    const [ua, ub] = [await register(a), await register(b)];
-    await login(a, ua);
-    await login(b, ub);
-    const total = 300;
-    const acks: { errno: number; mid?: number }[] = [];
-    let killed: Promise<void> | null = null;
-    for (let start = 0; start < total; start += 20) {
-      const batch = Array.from({ length: Math.min(20, total - start) }, (_, k) =>
-        a.sendChat(ub.id, `m${start + k}`, { cmid: `failover-${start + k}` }),
-      );
-      acks.push(...(await Promise.all(batch)));
-      if (start === 100) killed = unit.services[1]!.kill();
-    }
-    await killed;
-    expect(acks.filter((r) => r.errno !== 0)).toEqual([]);
-    expect(new Set(acks.map((r) => r.mid)).size).toBe(total);
-    // One more message: its push lets b's inbox stream repair anything a lost push skipped.
-    expect((await a.sendChat(ub.id, 'last', { cmid: 'failover-last' })).errno).toBe(0);
-    const pushes = await b.waitForPushes(total + 1, 30_000);
-    expectSeqs(pushes, 1, total + 1);
-    expect(pushes.map((p) => p.msg)).toEqual([...Array.from({ length: total }, (_, i) => `m${i}`), 'last']);
+  test('the node owning a partition SIGKILLed under load: its partitions move to the survivor; every acknowledged message is stored and delivered once, seqs gap-free', async () => {
+    const [a, b, c, d] = [
+      await connect(0, 'protobuf'),
+      await connect(1, 'json'),
+      await connect(1),
+      await connect(0),
+    ];
+    const [ua, ub, uc, ud] = [await register(a), await register(b), await register(c), await register(d)];
+    for (const [client, user] of [
+      [a, ua],
+      [b, ub],
+      [c, uc],
+      [d, ud],
+    ] as const)
+      await login(client, user);
     const store = await unit.openStore();
     try {
-      const inbox = await store.messages.readInbox(ub.id, 0, 1000);
-      expect(inbox.length).toBe(total + 1);
+      // The first message takes b's partition: its owner is the node to kill.
+      expect((await a.sendChat(ub.id, 'm0', { cmid: 'failover-0' })).errno).toBe(0);
+      const owners = await store.messages.partitionOwners();
+      const before = owners.get(partitionOf(ub.id))!;
+      const victim = unit.services.find((s) => before.owner === `${hostname()}:${s.pid}`);
+      expect(victim, `owner ${before.owner} is one of the message nodes`).toBeDefined();
+      const survivor = unit.services.find((s) => s !== victim && s !== unit.services[0])!;
+
+      // Two streams under load, 20 in flight each (a→b across gateways, c→d the other way);
+      // the owner of b's partition is killed while they run.
+      const total = 300;
+      const stream = async (from: ChatClient, to: User, tag: string, first: number) => {
+        const acks: { errno: number; mid?: number }[] = [];
+        for (let start = first; start < total; start += 20) {
+          const batch = Array.from({ length: Math.min(20, total - start) }, (_, k) =>
+            from.sendChat(to.id, `${tag}${start + k}`, { cmid: `${tag}-${start + k}` }),
+          );
+          acks.push(...(await Promise.all(batch)));
+        }
+        return acks;
+      };
+      let killedAt = 0;
+      let early: ChatPush[] = [];
+      const killer = (async () => {
+        early = await b.waitForPushes(60, 30_000);
+        killedAt = performance.now();
+        await victim!.kill();
+      })();
+      const [ab, cd] = await Promise.all([stream(a, ub, 'm', 1), stream(c, ud, 'n', 0), killer]);
+      // Retried by the gateway (they carry cmids) on the survivor, which deduplicates: all acknowledged.
+      expect(ab.filter((r) => r.errno !== 0)).toEqual([]);
+      expect(cd.filter((r) => r.errno !== 0)).toEqual([]);
+      expect(new Set(ab.map((r) => r.mid)).size).toBe(total - 1);
+      expect(new Set(cd.map((r) => r.mid)).size).toBe(total);
+      expect(performance.now() - killedAt).toBeLessThan(60_000);
+
+      // The partition moved: the survivor took it, with a higher epoch.
+      const after = (await store.messages.partitionOwners()).get(partitionOf(ub.id))!;
+      expect(after.owner).toBe(`${hostname()}:${survivor.pid}`);
+      expect(after.epoch).toBeGreaterThan(before.epoch);
+
+      // One more message each: its push lets the inbox stream repair anything a lost push skipped.
+      expect((await a.sendChat(ub.id, 'last', { cmid: 'm-last' })).errno).toBe(0);
+      expect((await c.sendChat(ud.id, 'last', { cmid: 'n-last' })).errno).toBe(0);
+      for (const [client, user, tag, seen] of [
+        [b, ub, 'm', early],
+        [d, ud, 'n', []],
+      ] as const) {
+        const pushes = [...seen, ...(await client.waitForPushes(total + 1 - seen.length, 30_000))];
+        expectSeqs(pushes, 1, total + 1);
+        expect(pushes.map((p) => p.msg)).toEqual([
+          ...Array.from({ length: total }, (_, i) => `${tag}${i}`),
+          'last',
+        ]);
+        // The store holds each message once: no duplicate, no gap.
+        const inbox = await store.messages.readInbox(user.id, 0, 1000);
+        expect(inbox.map((e) => e.seq)).toEqual(Array.from({ length: total + 1 }, (_, i) => i + 1));
+        expect(new Set(inbox.map((e) => e.mid)).size).toBe(total + 1);
+      }
     } finally {
       await store.close();
     }
-  }, 90_000);
+  }, 120_000);
 });
