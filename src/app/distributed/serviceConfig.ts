@@ -34,7 +34,9 @@ Options:
   --redis-prefix PREFIX  Redis key/channel prefix, as given to the gateways   (chat)
   --host HOST            listen address                                        (127.0.0.1)
   --port PORT            listen port, 0 = any free port                        (0)
-  --service-id ID        name in logs                                          (HOST:PORT)
+  --service-id ID        name in logs (default HOST:PORT) and, for the message service,
+                         the owner recorded for the inbox partitions it takes (default
+                         hostname:pid)
   --log-level LEVEL      debug | info | warn | error | silent                  (info)
   --log-format FORMAT    text | json                                           (text)
   --stats-interval SEC   log the message service's appends every SEC seconds at info:
