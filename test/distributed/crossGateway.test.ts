@@ -13,9 +13,9 @@ import { ChatClient } from '../../src/app/client/ChatClient.js';
 import type { ChatPush } from '../../src/app/client/types.js';
 import { distPath } from '../../src/app/cluster/paths.js';
 import { chatServiceDefinition } from '../../src/app/distributed/serviceProto.js';
-import type { UserServiceRpc } from '../../src/app/distributed/wireTypes.js';
+import type { MessageServiceRpc, UserServiceRpc } from '../../src/app/distributed/wireTypes.js';
 import { partitionOf } from '../../src/app/store/partitions.js';
-import { ClassicRpcChannel, createStub } from '../../src/rpc/index.js';
+import { ClassicRpcChannel, createStub, RpcChannel } from '../../src/rpc/index.js';
 import { barrier, expectSeqs, login, register, type User, uniqueName, within } from '../e2e/support.js';
 import { type DistributedDeployment, startDistributed } from '../helpers/chatServer.js';
 
@@ -204,6 +204,63 @@ describe('two gateways, services in separate processes', () => {
       await login(client, { id: registered.id, name, password: 'classic-pw' });
     } finally {
       await classic.close();
+    }
+  });
+
+  test('fencing between the two message processes: the node that lost a partition has its append refused, and it stores nothing', async () => {
+    const [a, b] = [await connect(0), await connect(1)];
+    const [ua, ub] = [await register(a), await register(b)];
+    // Each node called directly, as a gateway with an older or newer provider list would.
+    const channels = [unit.services[1]!, unit.services[2]!].map(
+      (node) => new RpcChannel({ providers: [`${node.host}:${node.port}`] }),
+    );
+    const [one, two] = channels.map((ch) =>
+      createStub<MessageServiceRpc>(ch, chatServiceDefinition('message')),
+    );
+    const submit = (node: typeof one, body: string, cmid: string) =>
+      node!.Submit(
+        {
+          sender: ua.id,
+          sender_name: ua.name,
+          origin: 'fence-test',
+          has_cmid: true,
+          cmid,
+          kind: 'one',
+          target: ub.id,
+          body,
+          time: '2026-12-03 10:00:00',
+        },
+        { timeoutMs: 15_000 },
+      );
+    const store = await unit.openStore();
+    try {
+      expect(await submit(one, 'via node 1', 'fence-1')).toMatchObject({
+        errno: 0,
+        deliveries: [{ seq: 1 }],
+      });
+      // Node 2 takes the partition by writing it.
+      expect(await submit(two, 'via node 2', 'fence-2')).toMatchObject({
+        errno: 0,
+        deliveries: [{ seq: 2 }],
+      });
+      const owner = (await store.messages.partitionOwners()).get(partitionOf(ub.id))!.owner;
+      expect(owner).toBe(`${hostname()}:${unit.services[2]!.pid}`);
+      // Node 1 still believes it owns it: refused (errno 9, retry), nothing stored.
+      const stale = await submit(one, 'stale node 1', 'fence-3');
+      expect(stale).toMatchObject({ errno: 9, mid: 0, deliveries: [] });
+      expect((await store.messages.readInbox(ub.id, 0, 10)).map((e) => e.body)).toEqual([
+        'via node 1',
+        'via node 2',
+      ]);
+      expect(await store.messages.cursor(ub.id)).toEqual({ lastSeq: 2, ackedSeq: 0 });
+      // The sender's resend with the same cmid, routed to the owner, is stored once.
+      expect(await submit(two, 'stale node 1', 'fence-3')).toMatchObject({
+        errno: 0,
+        deliveries: [{ seq: 3 }],
+      });
+    } finally {
+      await store.close();
+      await Promise.all(channels.map((ch) => ch.close()));
     }
   });
 
