@@ -207,6 +207,33 @@ describe('two gateways, services in separate processes', () => {
     }
   });
 
+  test('one writer per inbox: eight senders on both gateways write to one recipient through one node, which takes its partition once', async () => {
+    const recipient = await connect(1);
+    const ur = await register(recipient);
+    await login(recipient, ur);
+    const senders = await Promise.all(Array.from({ length: 8 }, (_, i) => connect(i % 2)));
+    const users = await Promise.all(senders.map((c) => register(c)));
+    await Promise.all(senders.map((c, i) => login(c, users[i]!)));
+    const store = await unit.openStore();
+    try {
+      const before = (await store.messages.partitionOwners()).get(partitionOf(ur.id))!;
+      const acks = await Promise.all(
+        senders.flatMap((c, i) =>
+          Array.from({ length: 10 }, (_, k) =>
+            c.sendChat(ur.id, `s${i}-${k}`, { cmid: `one-writer-${i}-${k}` }),
+          ),
+        ),
+      );
+      expect(acks.filter((r) => r.errno !== 0)).toEqual([]);
+      const after = (await store.messages.partitionOwners()).get(partitionOf(ur.id))!;
+      // Routed by sender, the senders would reach both nodes and the partition would change hands.
+      expect(after.epoch - before.epoch).toBeLessThanOrEqual(1);
+      expectSeqs(await recipient.waitForPushes(80, 15_000), 1, 80);
+    } finally {
+      await store.close();
+    }
+  });
+
   test('fencing between the two message processes: the node that lost a partition has its append refused, and it stores nothing', async () => {
     const [a, b] = [await connect(0), await connect(1)];
     const [ua, ub] = [await register(a), await register(b)];
