@@ -98,8 +98,10 @@ measuring = true;
 // Marks of the measured window, for a parent that samples CPU time (bench/lib/processCpu.ts).
 process.stderr.write('  measuring\n');
 const started = performance.now();
+const cpuAtStart = process.cpuUsage();
 await new Promise((r) => setTimeout(r, seconds * 1000));
 measuring = false;
+const cpu = process.cpuUsage(cpuAtStart);
 process.stderr.write('  measured\n');
 const elapsed = (performance.now() - started) / 1000;
 running = false;
@@ -111,6 +113,8 @@ const result = {
   failed,
   p50: latencies.percentile(50),
   p99: latencies.percentile(99),
+  /** This process's CPU time over the measured window (it may exit before a parent samples it). */
+  loadCpuMs: (cpu.user + cpu.system) / 1000,
 };
 process.stdout.write(`${JSON.stringify(result)}\n`);
 for (const client of clients) client.destroy();

@@ -18,6 +18,8 @@ export interface LoadResult {
   failed: number;
   p50: number;
   p99: number;
+  /** The load generator's own CPU ms over the measured window. */
+  loadCpuMs: number;
   /** CPU ms per process role over the measured window (measureRing with `classify`). */
   cpuMs?: Map<string, number>;
 }
