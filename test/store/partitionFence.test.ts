@@ -5,9 +5,16 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { ChatStore } from '../../src/app/model/ChatStore.js';
-import { PartitionMovedError } from '../../src/app/model/PartitionFence.js';
+import { PartitionFence, PartitionMovedError } from '../../src/app/model/PartitionFence.js';
 import { PARTITION_COUNT, partitionOf } from '../../src/app/store/partitions.js';
-import { createUsers, oneToOne, openTestStore, STORE_KINDS, useTestStore } from './harness.js';
+import {
+  createUsers,
+  oneToOne,
+  openTestDriver,
+  openTestStore,
+  STORE_KINDS,
+  useTestStore,
+} from './harness.js';
 
 describe.each(STORE_KINDS)('message nodes sharing the store on %s', (kind) => {
   const t = useTestStore(kind);
@@ -121,6 +128,57 @@ describe.each(STORE_KINDS)('message nodes sharing the store on %s', (kind) => {
       expect(nodeC.messages.fence!.epochs().size).toBe(1);
     } finally {
       await nodeC.close();
+    }
+  });
+});
+
+describe('a take waits for the appends in flight of the old owner (MySQL)', () => {
+  const t = useTestStore('mysql');
+
+  it("holds the partition's row shared until the old owner's transaction ends, so the take cannot slip in before its commit", async () => {
+    const [driverA, driverB, probe] = await Promise.all([
+      openTestDriver(t.url),
+      openTestDriver(t.url),
+      openTestDriver(t.url),
+    ]);
+    try {
+      const part = 7;
+      const fenceA = new PartitionFence(driverA, 'node-a');
+      const fenceB = new PartitionFence(driverB, 'node-b');
+      await fenceA.hold([part]);
+      let release: () => void = () => {};
+      const released = new Promise<void>((r) => (release = r));
+      let guarded: () => void = () => {};
+      const guardPassed = new Promise<void>((r) => (guarded = r));
+      const events: string[] = [];
+      // A's append: the guard passes, then the transaction stays open until released.
+      const appendA = driverA.transaction(async (tx) => {
+        await fenceA.guard(tx, [part]);
+        guarded();
+        await released;
+        events.push('A committed');
+      });
+      await guardPassed;
+      const takeB = fenceB.hold([part]).then(() => events.push('B took'));
+      // B's take waits for A's shared lock: seen by the server as a lock wait.
+      for (;;) {
+        const [row] = await probe.query<{ n: number }>(
+          'SELECT COUNT(*) AS n FROM information_schema.INNODB_TRX t JOIN information_schema.PROCESSLIST p ' +
+            "ON p.ID = t.trx_mysql_thread_id WHERE t.trx_state = 'LOCK WAIT' AND p.DB = DATABASE()",
+        );
+        if (Number(row?.n) > 0) break;
+        if (events.includes('B took')) break; // the take did not wait: fails below
+        await new Promise((r) => setImmediate(r));
+      }
+      release();
+      await Promise.all([appendA, takeB]);
+      expect(events).toEqual(['A committed', 'B took']);
+      // From now on A is fenced.
+      await expect(driverA.transaction((tx) => fenceA.guard(tx, [part]))).rejects.toBeInstanceOf(
+        PartitionMovedError,
+      );
+    } finally {
+      await Promise.all([driverA.close(), driverB.close(), probe.close()]);
     }
   });
 });
