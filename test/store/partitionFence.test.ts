@@ -118,6 +118,16 @@ describe.each(STORE_KINDS)('message nodes sharing the store on %s', (kind) => {
     }
   });
 
+  it('a take that fails (store gone) fails the append with UNAVAILABLE, and nothing is left unhandled', async () => {
+    const [a, b] = await createUsers(t.store, 2, 'gone');
+    const nodeD = await node('node-d');
+    await nodeD.close();
+    await expect(nodeD.messages.append([oneToOne(a!, b!, 'never')])).rejects.toMatchObject({
+      code: 'UNAVAILABLE',
+    });
+    expect(nodeD.messages.fence!.epochs().size).toBe(0);
+  });
+
   it(`every one of the ${PARTITION_COUNT} partitions exists, and a take records its owner`, async () => {
     const [a, b] = await createUsers(t.store, 2, 'rows');
     const nodeC = await node('node-c');

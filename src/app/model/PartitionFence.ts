@@ -45,9 +45,11 @@ export class PartitionFence {
     if (missing.length > 0) {
       const take = this.take(missing);
       for (const p of missing) this.taking.set(p, take);
-      void take.finally(() => {
+      // Its failure reaches the callers below; this only forgets it (and must not be unhandled).
+      const forget = (): void => {
         for (const p of missing) this.taking.delete(p);
-      });
+      };
+      take.then(forget, forget);
     }
     await Promise.all(parts.map((p) => this.taking.get(p)));
   }
