@@ -92,7 +92,7 @@ describe('discovery clients', () => {
       ids.push(r.id);
     }
     const received = users.map(() => [] as ChatPush[]);
-    users.forEach((c, i) => c.onPush((p) => received[i]!.push(p)));
+    for (const [i, c] of users.entries()) c.onPush((p) => received[i]!.push(p));
     const acked = users.map(() => new Map<string, number>()); // per sender: cmid → mid
     const reconnects: number[] = [];
     for (const c of clients) c.on('reconnect', (info) => reconnects.push(info.downMs));
