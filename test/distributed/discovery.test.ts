@@ -6,9 +6,14 @@
  * log in again with lastseq, get what was sent meanwhile and re-send what was not acknowledged:
  * nothing lost, nothing twice, no gap.
  */
+import { execFile } from 'node:child_process';
+import { PassThrough } from 'node:stream';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { runCli } from '../../src/app/client/cli/run.js';
 import { ReconnectingChatClient } from '../../src/app/client/ReconnectingChatClient.js';
 import type { ChatPush } from '../../src/app/client/types.js';
+import { distPath } from '../../src/app/cluster/paths.js';
 import { GatewayDirectory, type GatewayRecord } from '../../src/app/distributed/GatewayRegistry.js';
 import { ZkSession } from '../../src/rpc/registry/ZkSession.js';
 import { waitUntil } from '../cluster/support.js';
@@ -16,6 +21,7 @@ import { uniqueName } from '../e2e/support.js';
 import { type DistributedDeployment, startDistributed } from '../helpers/chatServer.js';
 import { startZooKeeperEnsemble, type ZooKeeperEnsembleHandle } from '../helpers/zookeeper.js';
 
+const run = promisify(execFile);
 const CLIENTS = 300;
 const USERS = 30;
 
@@ -183,4 +189,80 @@ describe('discovery clients', () => {
       15_000,
     );
   }, 240_000);
+});
+
+describe('tools with a ZooKeeper ensemble', () => {
+  test('chat-client --discover logs in through a discovered gateway and chats', async () => {
+    const peer = await ReconnectingChatClient.connect({ discover, requestTimeoutMs: 30_000 });
+    clients.push(peer);
+    const users = [];
+    for (const name of [uniqueName('cli-a'), uniqueName('cli-b')]) {
+      const r = await peer.register(name, 'pw');
+      expect(r.errno).toBe(0);
+      users.push(r.id);
+    }
+    expect((await peer.login(users[1]!, 'pw')).errno).toBe(0);
+    const pushed = new Promise<ChatPush>((resolve) => peer.onPush(resolve));
+    const input = new PassThrough();
+    let stdout = '';
+    let stderr = '';
+    const done = runCli(['--discover', discover], {
+      input,
+      stdout: { write: (t: string) => (stdout += t) },
+      stderr: { write: (t: string) => (stderr += t) },
+    });
+    input.end(
+      ['1', String(users[0]), 'pw', `chat:${users[1]}:hello via discovery`].map((l) => `${l}\n`).join(''),
+    );
+    expect(await done, stderr).toBe(0);
+    expect(stdout).toContain('======================login user======================');
+    expect(await pushed).toMatchObject({ id: users[0], msg: 'hello via discovery', seq: 1 });
+
+    const bad = runCli(['--discover', 'zk://127.0.0.1:1'], {
+      input: new PassThrough(),
+      stdout: { write: () => true },
+      stderr: { write: (t: string) => (stderr = t) },
+      clientOptions: { connectTimeoutMs: 500 },
+    });
+    expect(await bad).toBe(1);
+    expect(stderr).toMatch(/ZooKeeper 127\.0\.0\.1:1|no gateway listing|no connection within/);
+  }, 60_000);
+
+  test('mprpc list takes the three-host connect string', async () => {
+    const { stdout } = await run(process.execPath, [
+      distPath('rpc/bin/mprpc.js'),
+      'list',
+      '--zookeeper',
+      ensemble.connectString,
+      '--root',
+      unit.registryRoot,
+    ]);
+    expect(stdout).toContain('chat.svc.UserService');
+    expect(stdout).toContain('chat.svc.MessageService');
+  });
+
+  test('--help of chat-gateway, chat-distributed and chat-client shows the new options', async () => {
+    const help = async (bin: string): Promise<string> =>
+      (await run(process.execPath, [distPath(`app/bin/${bin}.js`), '--help'])).stdout;
+    const gateway = await help('chat-gateway');
+    for (const flag of [
+      '--advertise HOST:PORT',
+      '--zk-session-timeout MS',
+      '--report-interval MS',
+      'HOST:PORT[,HOST:PORT…]',
+    ]) {
+      expect(gateway).toContain(flag);
+    }
+    expect(await help('chat-distributed')).toContain('--zk N');
+    expect(await help('chat-client')).toContain('--discover zk://');
+    await expect(
+      run(process.execPath, [
+        distPath('app/bin/chat-gateway.js'),
+        '--zookeeper',
+        'a:1,b',
+        '--redis',
+        'redis://x',
+      ]),
+    ).rejects.toMatchObject({ code: 2, stderr: expect.stringContaining("bad --zookeeper 'a:1,b'") });
+  });
 });

@@ -455,7 +455,7 @@ export class ReconnectingChatClient {
         if (target?.gateway !== undefined) this.locator?.avoid(target.gateway);
       }
       if (Date.now() >= deadline) {
-        throw new ChatClientError('CONNECT', `could not reconnect within ${timeoutMs} ms: ${last}`);
+        throw new ChatClientError('CONNECT', `no connection within ${timeoutMs} ms: ${last}`);
       }
       await sleep(Math.min(delay, Math.max(0, deadline - Date.now())));
       delay = Math.min(delay * 2, this.reconnectMaxDelayMs);
