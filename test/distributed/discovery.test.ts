@@ -175,6 +175,8 @@ describe('discovery clients', () => {
       expect(got.length).toBe(sent.size);
       for (const p of got) expect(sent.get(p.msg), `push ${p.msg}`).toBe(p.mid);
     }
+    // Each login after the move asked for exactly what followed the last push processed.
+    expect(users.reduce((n, c) => n + c.stats.duplicates, 0)).toBe(0);
     const downs = reconnects.sort((a, b) => a - b);
     process.stdout.write(
       `gateway ${victimId} killed: ${victims.length} clients moved within ${movedAfter} ms ` +

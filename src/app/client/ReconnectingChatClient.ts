@@ -121,7 +121,11 @@ class Deferred {
 }
 
 export class ReconnectingChatClient {
-  readonly stats = { reconnects: 0, resent: 0 };
+  /**
+   * Reconnects done, chat messages re-sent, and pushes received again (seq already processed:
+   * 0 unless a login asked for less than it had, or the server repeated itself).
+   */
+  readonly stats = { reconnects: 0, resent: 0, duplicates: 0 };
 
   private client: ChatClient | null = null;
   private target: Target | null = null;
@@ -526,7 +530,10 @@ export class ReconnectingChatClient {
   }
 
   private readonly receive = (push: ChatPush): void => {
-    if (push.seq <= this.lastSeqValue) return;
+    if (push.seq <= this.lastSeqValue) {
+      this.stats.duplicates++;
+      return;
+    }
     this.lastSeqValue = push.seq;
     this.emit('push', push);
   };
