@@ -241,6 +241,9 @@ describe('tools with a ZooKeeper ensemble', () => {
     ]);
     expect(stdout).toContain('chat.svc.UserService');
     expect(stdout).toContain('chat.svc.MessageService');
+    // The gateways and their connection counts.
+    expect(stdout).toMatch(/^gateways {2}\(2 nodes\)$/m);
+    expect(stdout).toMatch(/"connections":\d+/);
   });
 
   test('--help of chat-gateway, chat-distributed and chat-client shows the new options', async () => {
