@@ -21,7 +21,7 @@ import { ChatClient, type ChatClientOptions, type CloseInfo, type SendChatOption
 import { ChatOutbox } from './ChatOutbox.js';
 import { type ClientCodec, loadClientCodec } from './codec.js';
 import { ChatClientError, isChatClientError } from './errors.js';
-import type { GatewayLocator } from './GatewayLocator.js';
+import type { GatewayLocator, GatewayLocatorOptions } from './GatewayLocator.js';
 import type {
   AddFriendReply,
   ChatAckReply,
@@ -181,6 +181,15 @@ export class ReconnectingChatClient {
       throw error;
     }
     return client;
+  }
+
+  /**
+   * A locator to pass as `discover` to several clients (with options of its own); clients given
+   * the same `zk://` string already share one. Call its `release()` when done with it.
+   */
+  static async createLocator(url: string, options?: GatewayLocatorOptions): Promise<GatewayLocator> {
+    const { GatewayLocator: Locator } = await import('./GatewayLocator.js');
+    return new Locator(url, options).retain();
   }
 
   // ---------------------------------------------------------------- state
