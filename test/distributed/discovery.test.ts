@@ -246,7 +246,7 @@ describe('tools with a ZooKeeper ensemble', () => {
     expect(stdout).toMatch(/"connections":\d+/);
   });
 
-  test('--help of chat-gateway, chat-distributed and chat-client shows the new options', async () => {
+  test('--help of chat-gateway, chat-distributed, chat-service and chat-client shows the new options', async () => {
     const help = async (bin: string): Promise<string> =>
       (await run(process.execPath, [distPath(`app/bin/${bin}.js`), '--help'])).stdout;
     const gateway = await help('chat-gateway');
@@ -259,6 +259,18 @@ describe('tools with a ZooKeeper ensemble', () => {
       expect(gateway).toContain(flag);
     }
     expect(await help('chat-distributed')).toContain('--zk N');
+    expect(await help('chat-service')).toContain(
+      '--zookeeper HOSTS      ZooKeeper connect string, HOST:PORT[,HOST:PORT…]',
+    );
+    await expect(
+      run(process.execPath, [
+        distPath('app/bin/chat-service.js'),
+        '--services',
+        'user',
+        '--zookeeper',
+        'a:1,',
+      ]),
+    ).rejects.toMatchObject({ code: 2, stderr: expect.stringContaining("bad --zookeeper 'a:1,'") });
     expect(await help('chat-client')).toContain('--discover zk://');
     await expect(
       run(process.execPath, [
