@@ -471,6 +471,21 @@ describe('provider life cycle', () => {
     expect(counter.appends).toBe(20);
   });
 
+  it('runs calls that crossed the GOAWAY on the wire instead of refusing them', async () => {
+    const counter = { calls: 0, appends: 0 };
+    const { provider, port } = await startProvider({}, counter);
+    const channel = channelTo(port, { maxAttempts: 1 });
+    const echo = createStub<EchoShape>(channel, echoService);
+    await echo.Echo({ seq: 0 });
+    // Sent in this turn; the provider reads them only after stop() has written its GOAWAY.
+    const crossing = Array.from({ length: 20 }, (_, i) => echo.Append({ seq: i }));
+    const stopping = provider.stop({ graceMs: 5000 });
+    const replies = await Promise.all(crossing);
+    expect(replies.map((r) => r.seq)).toEqual(Array.from({ length: 20 }, (_, i) => i));
+    await stopping;
+    expect(counter.appends).toBe(20);
+  });
+
   it('closes connections that never say which protocol they speak, and rejects a wrong version', async () => {
     const { port } = await startProvider({ handshakeTimeoutMs: 100 });
     const idle = connect({ host: HOST, port });
