@@ -16,3 +16,19 @@ export function parseHostPort(text: string): HostPort | null {
 export function formatHostPort(host: string, port: number): string {
   return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
 }
+
+/**
+ * Checks a ZooKeeper connect string, "host:port[,host:port…]" (an ensemble: the client tries the
+ * servers in turn), and returns its servers; null when any part is malformed. A chroot suffix
+ * ("/path") is not accepted: the registry root is its own option.
+ */
+export function parseZkHosts(text: string): HostPort[] | null {
+  const parts = text.split(',');
+  const hosts: HostPort[] = [];
+  for (const part of parts) {
+    const address = parseHostPort(part);
+    if (address === null) return null;
+    hosts.push(address);
+  }
+  return hosts;
+}

@@ -1,5 +1,5 @@
 /** mprpc for TypeScript: protobuf services over the muduo-style net library (README.md beside this file). */
-export { formatHostPort, type HostPort, parseHostPort } from './address.js';
+export { formatHostPort, type HostPort, parseHostPort, parseZkHosts } from './address.js';
 export { ClassicRpcChannel, type ClassicRpcChannelOptions } from './client/ClassicRpcChannel.js';
 export type { RpcCaller } from './client/RpcCaller.js';
 export { RpcChannel, type RpcChannelOptions } from './client/RpcChannel.js';
@@ -15,6 +15,13 @@ export {
   type ServiceDescriptor,
 } from './proto.js';
 export { RpcController } from './RpcController.js';
+export {
+  type ChildChange,
+  type ChildDecoder,
+  type ChildListener,
+  ChildWatch,
+} from './registry/ChildWatch.js';
+export { putEphemeral } from './registry/ephemeral.js';
 export {
   classicMethodPath,
   classicServicePath,

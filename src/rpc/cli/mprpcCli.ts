@@ -10,7 +10,7 @@
  */
 import { parseArgs } from 'node:util';
 import type protobuf from 'protobufjs';
-import { formatHostPort, parseHostPort } from '../address.js';
+import { formatHostPort, parseHostPort, parseZkHosts } from '../address.js';
 import { ClassicRpcChannel } from '../client/ClassicRpcChannel.js';
 import type { RpcCaller } from '../client/RpcCaller.js';
 import { RpcChannel } from '../client/RpcChannel.js';
@@ -27,7 +27,7 @@ commands:
   list                                  services and providers registered in ZooKeeper
 
 where (one of):
-  --zookeeper HOST:PORT   find providers in ZooKeeper
+  --zookeeper HOSTS       find providers in ZooKeeper: HOST:PORT[,HOST:PORT…] (an ensemble)
   --provider HOST:PORT    call this provider directly (call only; repeat for several)
   --config FILE           classic key=value file (zookeeperip/zookeeperport, rpcserverip/rpcserverport)
 
@@ -83,8 +83,11 @@ function parseOptions(
       providers.push(formatHostPort(config.host, config.port));
     }
   }
-  for (const address of [...providers, ...(zookeeper === undefined ? [] : [zookeeper])]) {
+  for (const address of providers) {
     if (parseHostPort(address) === null) throw new UsageError(`bad address '${address}' (want HOST:PORT)`);
+  }
+  if (zookeeper !== undefined && parseZkHosts(zookeeper) === null) {
+    throw new UsageError(`bad --zookeeper '${zookeeper}' (want HOST:PORT[,HOST:PORT…])`);
   }
   if (zookeeper !== undefined && providers.length > 0) {
     throw new UsageError('give either --zookeeper or --provider, not both');

@@ -10,6 +10,7 @@
 import * as zookeeper from 'node-zookeeper-client';
 import type { ServiceDescriptor } from '../proto.js';
 import type { ProviderStats } from '../server/ProviderStats.js';
+import { putEphemeral } from './ephemeral.js';
 import {
   classicMethodPath,
   classicServicePath,
@@ -133,17 +134,7 @@ export class ProviderRegistrar {
     const dir = providersPath(this.options.root, service.fullName);
     const path = providerPath(this.options.root, service.fullName, this.hostPort);
     await session.ensurePath(dir);
-    const data = encodeRecord(this.record(service));
-    if (!(await session.create(path, data, CreateMode.EPHEMERAL))) {
-      const existing = await session.exists(path);
-      if (existing !== null && !session.ownsEphemeral(existing)) {
-        // A node for our own address from an older session of ours: it is stale.
-        await session.remove(path);
-        await session.create(path, data, CreateMode.EPHEMERAL);
-      } else {
-        await session.setData(path, data);
-      }
-    }
+    await putEphemeral(session, path, encodeRecord(this.record(service)));
     if (this.options.classicLayout) {
       await session.ensurePath(classicServicePath(service.shortName));
       for (const method of service.methods.keys()) {
