@@ -4,6 +4,7 @@
  * `Peer` — a user whose client reconnects and logs in again with its lastseq, remembering
  * every push and every acknowledged send, so a test can compare them against the store.
  */
+
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -21,6 +22,7 @@ import {
   stopProcess,
 } from '../../src/app/cluster/localCluster.js';
 import { ensureNginxInstalled } from '../../src/app/cluster/nginx.js';
+import { serverOfPresence } from '../../src/app/cluster/presenceValue.js';
 import type { ChatStore } from '../../src/app/model/ChatStore.js';
 import type { InboxEntry } from '../../src/app/model/types.js';
 import { openStore } from '../../src/app/store/openStore.js';
@@ -209,8 +211,10 @@ export class PresenceReader {
     this.redis.on('error', () => {});
   }
 
-  serverOf(userId: number): Promise<string | null> {
-    return this.redis.get(`${this.prefix}:presence:${userId}`);
+  /** The server holding `userId` (the presence value without its epoch), or null. */
+  async serverOf(userId: number): Promise<string | null> {
+    const value = await this.redis.get(`${this.prefix}:presence:${userId}`);
+    return value === null ? null : serverOfPresence(value);
   }
 
   async close(): Promise<void> {
