@@ -7,6 +7,11 @@
 #                                              runs a private standalone server in the foreground
 #                                              (exec: the caller's pid is the JVM's, so signals reach it);
 #                                              sessions may last 2..20 ticks (default tick 2000 ms)
+#   bash scripts/zookeeper.sh member ID DIR SERVERS [TICK_MS]
+#                                              runs server ID (1-based) of an ensemble in the foreground:
+#                                              SERVERS lists every member as CLIENT_PORT:QUORUM_PORT:ELECTION_PORT,
+#                                              comma-separated, in id order (all on 127.0.0.1); it writes
+#                                              DIR/zoo.cfg and DIR/data/myid and keeps its data in DIR/data
 #
 # The package only provides the jars; nothing here touches the system service (/etc/init.d).
 set -euo pipefail
@@ -64,6 +69,49 @@ start() {
     -cp "$(classpath)" org.apache.zookeeper.server.ZooKeeperServerMain "$port" "$dir" "$tick" 0
 }
 
+# The JVM flags of every server: small heap, quick start, quiet.
+jvm_flags=(-Xmx256m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Xshare:auto
+  -Dzookeeper.jmx.log4j.disable=true -Dlog4j.configuration=file:/dev/null -Dzookeeper.root.logger=WARN,CONSOLE)
+
+member() {
+  local id="${1:?usage: zookeeper.sh member ID DIR SERVERS [TICK_MS]}"
+  local dir="${2:?usage: zookeeper.sh member ID DIR SERVERS [TICK_MS]}"
+  local servers="${3:?usage: zookeeper.sh member ID DIR SERVERS [TICK_MS]}"
+  local tick="${4:-2000}"
+  if need_install; then
+    echo "zookeeper.sh: ZooKeeper is not installed; run: bash scripts/zookeeper.sh install" >&2
+    exit 1
+  fi
+  mkdir -p "$dir/data"
+  echo "$id" >"$dir/data/myid"
+  local cfg="$dir/zoo.cfg" n=0 client_port=""
+  {
+    echo "tickTime=$tick"
+    echo "initLimit=10"
+    echo "syncLimit=5"
+    echo "dataDir=$dir/data"
+    echo "clientPortAddress=127.0.0.1"
+    echo "maxClientCnxns=0"
+    echo "admin.enableServer=false"
+    echo "4lw.commands.whitelist=*"
+    # A member alone must not serve: that is what the ensemble is for.
+    echo "standaloneEnabled=false"
+    IFS=',' read -ra members <<<"$servers"
+    for member in "${members[@]}"; do
+      n=$((n + 1))
+      IFS=':' read -r cport qport eport <<<"$member"
+      echo "server.$n=127.0.0.1:$qport:$eport"
+      [ "$n" = "$id" ] && client_port="$cport"
+    done
+    echo "clientPort=$client_port"
+  } >"$cfg"
+  if [ -z "$client_port" ]; then
+    echo "zookeeper.sh: member $id is not in SERVERS ($servers)" >&2
+    exit 2
+  fi
+  exec java "${jvm_flags[@]}" -cp "$(classpath)" org.apache.zookeeper.server.quorum.QuorumPeerMain "$cfg"
+}
+
 case "${1:-}" in
   install) install ;;
   classpath) classpath ;;
@@ -71,8 +119,12 @@ case "${1:-}" in
     shift
     start "$@"
     ;;
+  member)
+    shift
+    member "$@"
+    ;;
   *)
-    echo "usage: zookeeper.sh install | classpath | start PORT DIR [TICK_MS]" >&2
+    echo "usage: zookeeper.sh install | classpath | start PORT DIR [TICK_MS] | member ID DIR SERVERS [TICK_MS]" >&2
     exit 2
     ;;
 esac

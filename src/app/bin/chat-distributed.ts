@@ -11,7 +11,8 @@ import { ensureNginxInstalled } from '../cluster/nginx.js';
 
 const HELP = `Usage: npm run distributed -- [options]   (or: chat-distributed [options])
 
-Starts the distributed chat server: a private ZooKeeper, one chat-service process with the
+Starts the distributed chat server: a private ZooKeeper (one server, or a three-node ensemble
+with --zk 3), one chat-service process with the
 user, friend and group services, N message-service processes, M gateways (chat-gateway) and a
 private Nginx stream load balancer in front of them; prints the one address clients use, and
 stops everything on Ctrl-C. Installs nginx (apt-get) if missing; ZooKeeper must be installed
@@ -25,7 +26,10 @@ stops everything on Ctrl-C. Installs nginx (apt-get) if missing; ZooKeeper must 
   --db URL            shared store                               (mysql://root@127.0.0.1:3306/chat_distributed)
   --redis URL         presence and push routing                  (redis://127.0.0.1:6379)
   --redis-prefix P    Redis key prefix                           (chat-distributed)
-  --zookeeper-port P  the private ZooKeeper's port               (2182)
+  --zookeeper-port P  the private ZooKeeper's client port         (2182)
+                      (with --zk 3: its members use P, P+1, P+2)
+  --zk N              ZooKeeper servers: 1 (standalone) or 3 (an ensemble; every component
+                      gets all three addresses and survives any one down) (1)
   --log-level LEVEL   processes' log level                       (info)
   -h, --help          show this help
 `;
@@ -39,6 +43,7 @@ const defaults: Record<string, string> = {
   redis: 'redis://127.0.0.1:6379',
   'redis-prefix': 'chat-distributed',
   'zookeeper-port': '2182',
+  zk: '1',
   'log-level': 'info',
 };
 
@@ -63,6 +68,9 @@ function parse(argv: string[]): { values: Record<string, string>; nginx: boolean
     if (!Number.isInteger(n) || n < 0 || n > 65535)
       throw new Error(`--${key} must be a small non-negative integer`);
   }
+  if (values.zk !== '1' && values.zk !== '3') throw new Error('--zk must be 1 or 3');
+  if (Number(values['zookeeper-port']) + Number(values.zk) - 1 > 65535)
+    throw new Error('--zookeeper-port too high');
   if (Number(values.gateways) < 1 || Number(values.services) < 1) {
     throw new Error('--gateways and --services must be at least 1');
   }
@@ -84,7 +92,9 @@ async function main(): Promise<number> {
   const { values, nginx } = parsed;
   if (nginx) ensureNginxInstalled();
   const prefix = mkdtempSync(join(tmpdir(), 'chat-distributed-'));
-  process.stderr.write(`starting zookeeper, services, ${values.gateways} gateways (files in ${prefix})\n`);
+  process.stderr.write(
+    `starting zookeeper (${values.zk} server${values.zk === '1' ? '' : 's'}), services, ${values.gateways} gateways (files in ${prefix})\n`,
+  );
   const unit = await startLocalDistributed({
     gateways: Number(values.gateways),
     messageNodes: Number(values.services),
@@ -95,6 +105,7 @@ async function main(): Promise<number> {
     redis: values.redis!,
     redisPrefix: values['redis-prefix']!,
     zookeeperPort: Number(values['zookeeper-port']),
+    zookeeperNodes: Number(values.zk),
     logLevel: values['log-level']!,
     prefix,
     onOutput: (name, line) => process.stderr.write(`[${name}] ${line}\n`),
@@ -103,6 +114,7 @@ async function main(): Promise<number> {
   process.stdout.write(
     `distributed chat server ready: connect to ${unit.address.host}:${unit.address.port} (gateways ${gateways}; zookeeper ${unit.zookeeper})\n`,
   );
+  process.stdout.write(`discovering clients: chat-client --discover zk://${unit.zookeeper}\n`);
   process.stdout.write('press Ctrl-C to stop\n');
   await new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);

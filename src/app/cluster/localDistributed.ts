@@ -1,9 +1,7 @@
-import { type ChildProcess, spawn } from 'node:child_process';
-import { connect } from 'node:net';
-import { join } from 'node:path';
 import { type ServerProcess, spawnChatServer, stopProcess } from './localCluster.js';
+import { type LocalZooKeeper, startLocalZooKeeper } from './localZooKeeper.js';
 import { type RunningNginx, startNginx } from './nginx.js';
-import { chatGatewayBin, chatServiceBin, packageRoot } from './paths.js';
+import { chatGatewayBin, chatServiceBin } from './paths.js';
 
 export interface LocalDistributedOptions {
   gateways: number;
@@ -16,8 +14,10 @@ export interface LocalDistributedOptions {
   db: string;
   redis: string;
   redisPrefix: string;
-  /** ZooKeeper's port (a private standalone server with its data in `prefix`). */
+  /** ZooKeeper's client port: the first member's; the others take the next ports. */
   zookeeperPort: number;
+  /** ZooKeeper servers: 1 (standalone) or 3 (an ensemble: any one may be down). Default 1. */
+  zookeeperNodes?: number;
   logLevel: string;
   /** Private directory for ZooKeeper's data and Nginx's config, pid and logs. */
   prefix: string;
@@ -30,58 +30,26 @@ export interface LocalDistributed {
   readonly address: { host: string; port: number };
   readonly gateways: ServerProcess[];
   readonly services: ServerProcess[];
+  /** The connect string every component was given ("host:port[,host:port…]"). */
   readonly zookeeper: string;
+  /** The ZooKeeper servers, to stop and start one by one. */
+  readonly zookeeperServers: LocalZooKeeper;
   stop(): Promise<void>;
 }
 
-/** One `ruok` probe: true when ZooKeeper answers `imok`. */
-function ruok(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect({ host: '127.0.0.1', port });
-    let text = '';
-    const done = (ok: boolean): void => {
-      socket.destroy();
-      resolve(ok);
-    };
-    socket.setTimeout(1000, () => done(false));
-    socket.on('connect', () => socket.write('ruok'));
-    socket.on('data', (chunk: Buffer) => {
-      text += chunk.toString();
-      if (text.includes('imok')) done(true);
-    });
-    socket.on('error', () => done(false));
-    socket.on('close', () => done(text.includes('imok')));
-  });
-}
-
-/** A private standalone ZooKeeper (scripts/zookeeper.sh), resolved once it answers. */
-async function startZooKeeper(port: number, dataDir: string): Promise<ChildProcess> {
-  const child = spawn('bash', [join(packageRoot(), 'scripts/zookeeper.sh'), 'start', String(port), dataDir], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  let errors = '';
-  child.stderr!.on('data', (c: Buffer) => {
-    errors = (errors + c.toString()).slice(-2000);
-  });
-  for (let waited = 0; !(await ruok(port)); waited += 200) {
-    if (child.exitCode !== null) throw new Error(`zookeeper exited: ${errors}`);
-    if (waited > 60_000) {
-      child.kill('SIGKILL');
-      throw new Error(`zookeeper did not answer on ${port} within 60 s`);
-    }
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  return child;
-}
-
 /**
- * The distributed chat server on one machine: a private ZooKeeper, a chat-service process with
+ * The distributed chat server on one machine: a private ZooKeeper (one server or an ensemble), a chat-service process with
  * the user, friend and group services, N message-service processes, M gateways and (unless
  * `nginx: false`) a private Nginx stream in front of the gateways.
  */
 export async function startLocalDistributed(options: LocalDistributedOptions): Promise<LocalDistributed> {
-  const zookeeper = `127.0.0.1:${options.zookeeperPort}`;
-  const zk = await startZooKeeper(options.zookeeperPort, join(options.prefix, 'zookeeper'));
+  const nodes = options.zookeeperNodes ?? 1;
+  const zk = await startLocalZooKeeper({
+    size: nodes,
+    dir: options.prefix,
+    ports: Array.from({ length: nodes }, (_, i) => options.zookeeperPort + i),
+  });
+  const zookeeper = zk.connectString;
   const services: ServerProcess[] = [];
   const gateways: ServerProcess[] = [];
   let nginx: RunningNginx | null = null;
@@ -90,7 +58,7 @@ export async function startLocalDistributed(options: LocalDistributedOptions): P
     await nginx?.stop();
     await Promise.all(gateways.map((g) => stopProcess(g.process, signal)));
     await Promise.all(services.map((s) => stopProcess(s.process, signal)));
-    await stopProcess(zk, signal);
+    await zk.stop({ hard: signal === 'SIGKILL' });
   };
   try {
     const lists = ['user,friend,group', ...Array.from({ length: options.messageNodes }, () => 'message')];
@@ -137,6 +105,7 @@ export async function startLocalDistributed(options: LocalDistributedOptions): P
     gateways,
     services,
     zookeeper,
+    zookeeperServers: zk,
     stop: () => stopAll('SIGTERM'),
   };
 }

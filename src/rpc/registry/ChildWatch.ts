@@ -41,6 +41,8 @@ export class ChildWatch<T> {
   private refreshing = false;
   private again = false;
   private closed = false;
+  /** The session generation of the last complete listing. */
+  private listedGeneration = -1;
 
   constructor(
     private readonly session: ZkSession,
@@ -97,6 +99,8 @@ export class ChildWatch<T> {
         this.again = false;
         await this.refreshOnce();
       } while (this.again && !this.closed);
+      // Only now: a new session announced during the run made its second pass re-read everything.
+      this.stale = false;
     } catch {
       this.stale = true; // keep serving the cache; retried on the next 'connected'
     } finally {
@@ -107,7 +111,8 @@ export class ChildWatch<T> {
   private async refreshOnce(): Promise<void> {
     const session = this.session;
     const generation = session.generation;
-    const rereadAll = this.stale;
+    // Data watches set under an older session never fire: re-read (and re-watch) every child.
+    const rereadAll = this.stale || generation !== this.listedGeneration;
     const childWatcher = (event: zookeeper.Event): void => {
       if (session.generation !== generation || this.closed) return;
       const type = event.getType();
@@ -139,7 +144,7 @@ export class ChildWatch<T> {
       const change = this.apply(key, read[i]!);
       if (change !== null) changes.push(change);
     }
-    this.stale = false;
+    this.listedGeneration = generation;
     if (this.closed) return;
     if (!this.isKnown || changes.length > 0) {
       this.isKnown = true;
