@@ -258,6 +258,11 @@ export class Peer {
   client: ChatClient | null = null;
   lastSeq = 0;
   readonly received: ChatPush[] = [];
+  /** When each push of `received` arrived (Date.now()), same order. */
+  readonly receivedAt: number[] = [];
+  /** For each reconnect: ms from losing the connection to the next successful login. */
+  readonly reloginDelays: number[] = [];
+  private lostAt: number | null = null;
   readonly violations: string[] = [];
   readonly sent = new Map<string, SentMessage>();
   /** Successful logins (ms since epoch) and the number of failed login attempts. */
@@ -314,9 +319,14 @@ export class Peer {
       return errno;
     }
     this.client = client;
-    this.logins.push(Date.now());
+    const now = Date.now();
+    this.logins.push(now);
+    if (this.lostAt !== null) this.reloginDelays.push(now - this.lostAt);
+    this.lostAt = null;
     void client.closed.then(() => {
-      if (this.client === client && this.autoReconnect && !this.stopped) void this.reconnect();
+      if (this.client !== client) return;
+      this.lostAt ??= Date.now();
+      if (this.autoReconnect && !this.stopped) void this.reconnect();
     });
     return 0;
   }
@@ -353,6 +363,7 @@ export class Peer {
     if (push.seq > this.lastSeq) {
       this.lastSeq = push.seq;
       this.received.push(push);
+      this.receivedAt.push(Date.now());
     }
   }
 
