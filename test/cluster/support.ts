@@ -187,6 +187,15 @@ export class PrivateRedis {
     });
   }
 
+  /** SIGSTOP / SIGCONT: Redis stops answering while every connection stays open. */
+  pause(): void {
+    this.child?.kill('SIGSTOP');
+  }
+
+  resume(): void {
+    this.child?.kill('SIGCONT');
+  }
+
   /** SIGKILL: everything in it is gone (no persistence). */
   async kill(): Promise<void> {
     if (this.child !== null) await stopProcess(this.child, 'SIGKILL');

@@ -244,9 +244,10 @@ export class RedisCluster implements Presence, DeliveryRouter {
   /**
    * Another server's incarnation is gone (its registry node left ZooKeeper: it died, stopped, or
    * lost its session). Its users are free at once; the one caller that fenced it also runs
-   * `onServerGone` (store cleanup). Safe to call from every survivor.
+   * `onServerGone` (store cleanup) unless `cleanStore` is false (a newer incarnation of the same
+   * id is running). Safe to call from every survivor.
    */
-  async serverGone(serverId: string, epoch: string): Promise<void> {
+  async serverGone(serverId: string, epoch: string, cleanStore = true): Promise<void> {
     if (serverId === this.options.serverId && epoch === this.epochValue) return;
     let released: number;
     try {
@@ -256,7 +257,8 @@ export class RedisCluster implements Presence, DeliveryRouter {
       return;
     }
     if (released < 0) return;
-    this.options.log('warn', `server ${serverId} is gone; ${released} of its users are free`);
+    this.options.log('warn', `server ${serverId}|${epoch} is gone; ${released} of its users are free`);
+    if (!cleanStore) return;
     await this.options.onServerGone?.(serverId).catch((error: unknown) => {
       this.options.log('warn', `cleanup after server ${serverId} failed: ${describe(error)}`);
     });
@@ -270,7 +272,11 @@ export class RedisCluster implements Presence, DeliveryRouter {
   dropAll(why: string, nextEpoch?: string): void {
     if (nextEpoch !== undefined) this.epochValue = nextEpoch;
     if (this.sessions.size > 0) this.options.log('warn', `${why}; closing ${this.sessions.size} sessions`);
-    for (const session of this.sessions.values()) session.transport.close();
+    // Forgotten now: this incarnation holds nobody any more (its keys are released by whoever
+    // fenced it, or taken over by our next epoch), and their pushes must not be offered here.
+    const sessions = [...this.sessions.values()];
+    this.sessions.clear();
+    for (const session of sessions) session.transport.close();
   }
 
   private onFenced(): void {

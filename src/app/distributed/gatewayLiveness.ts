@@ -30,7 +30,18 @@ export interface GatewayLivenessOptions {
 export function watchGatewayLiveness(options: GatewayLivenessOptions): () => void {
   const { session, cluster, channel } = options;
   const gateways = new GatewayDirectory(session, options.root);
+  const epochs = new Map<string, string>();
+  gateways.on('added', (gateway) => epochs.set(gateway.id, gateway.epoch));
+  gateways.on('updated', (gateway) => {
+    // Same id, new epoch: restarted (or re-registered after its session expired) before its old
+    // node went. The old incarnation is fenced; the new one holds its users under the same id
+    // in the store, so the store is left alone.
+    const old = epochs.get(gateway.id);
+    epochs.set(gateway.id, gateway.epoch);
+    if (old !== undefined && old !== gateway.epoch) void cluster.serverGone(gateway.id, old, false);
+  });
   gateways.on('removed', (gateway) => {
+    epochs.delete(gateway.id);
     void cluster.serverGone(gateway.id, gateway.epoch);
   });
   const onExpired = (): void => {
