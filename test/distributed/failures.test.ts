@@ -156,7 +156,11 @@ async function scenario(
   // Push delay: from the sender's acknowledgement to the recipient's receipt, for every
   // message acknowledged in this scenario (the recipient may have been re-logging in).
   const arrival = new Map<number, number>();
-  for (const p of peers) p.received.forEach((push, i) => arrival.set(push.mid, p.receivedAt[i]!));
+  for (const p of peers) {
+    p.received.forEach((push, i) => {
+      arrival.set(push.mid, p.receivedAt[i]!);
+    });
+  }
   const delays: number[] = [];
   for (const p of peers) {
     for (const m of p.acked()) {
@@ -219,7 +223,7 @@ describe('any one failure under a steady chat load', () => {
     } finally {
       redis.resume();
     }
-    const figures = await scenario('message node killed with pushes unpublished', async () => {}, {
+    await scenario('message node killed with pushes unpublished', async () => {}, {
       since,
       traffic: false,
     });
