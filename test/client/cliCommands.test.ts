@@ -215,6 +215,26 @@ describe('parseArgs', () => {
     });
   });
 
+  test('--discover instead of host and port', () => {
+    expect(parseArgs(['--discover', 'zk://127.0.0.1:2181,127.0.0.1:2182/mprpc'])).toEqual({
+      ok: true,
+      args: { discover: 'zk://127.0.0.1:2181,127.0.0.1:2182/mprpc', codec: 'json' },
+    });
+    expect(parseArgs(['--discover=zk://h:1', '--codec', 'protobuf'])).toEqual({
+      ok: true,
+      args: { discover: 'zk://h:1', codec: 'protobuf' },
+    });
+    expect(parseArgs(['--discover', 'h:1'])).toEqual({
+      ok: false,
+      error: "--discover needs zk://HOST:PORT[,HOST:PORT…][/root], got 'h:1'",
+    });
+    expect(parseArgs(['--discover'])).toMatchObject({ ok: false });
+    expect(parseArgs(['h', '1', '--discover', 'zk://h:1'])).toEqual({
+      ok: false,
+      error: 'give either host and port or --discover, not both',
+    });
+  });
+
   test('--help / -h', () => {
     expect(parseArgs(['--help'])).toEqual({ ok: true, help: true });
     expect(parseArgs(['h', '1', '-h'])).toEqual({ ok: true, help: true });

@@ -1,20 +1,23 @@
 /**
  * `npm run distributed` (chat-distributed): ZooKeeper, services, gateways and Nginx come up,
- * the printed address serves clients, and Ctrl-C (SIGINT) stops every process it started.
+ * the printed address serves clients, and Ctrl-C (SIGINT) stops every process it started. With
+ * `--zk 3` a three-node ensemble runs and every component is given all three addresses.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
+import { createServer } from 'node:net';
 import { afterAll, expect, test } from 'vitest';
 import { ChatClient } from '../../src/app/client/ChatClient.js';
+import { ReconnectingChatClient } from '../../src/app/client/ReconnectingChatClient.js';
 import { distPath } from '../../src/app/cluster/paths.js';
-import { login, register, within } from '../e2e/support.js';
+import { login, register, uniqueName, within } from '../e2e/support.js';
 import { createTestMysqlUrl, type TestDatabase } from '../helpers/db.js';
 
-let child: ChildProcess | null = null;
-let db: TestDatabase | null = null;
+const children: ChildProcess[] = [];
+const databases: TestDatabase[] = [];
 
 afterAll(async () => {
-  const proc = child;
-  if (proc !== null && proc.exitCode === null && proc.signalCode === null) {
+  for (const proc of children) {
+    if (proc.exitCode !== null || proc.signalCode !== null) continue;
     // A failed test: Ctrl-C lets it stop what it started; SIGKILL only if that hangs.
     const gone = new Promise((resolve) => proc.once('exit', resolve));
     proc.kill('SIGINT');
@@ -22,7 +25,7 @@ afterAll(async () => {
     await gone;
     clearTimeout(timer);
   }
-  await db?.drop();
+  for (const db of databases) await db.drop();
 }, 60_000);
 
 /** Whether a process with this pid still exists. */
@@ -35,39 +38,40 @@ function running(pid: number): boolean {
   }
 }
 
-test('starts the unit behind Nginx, serves the printed address, and SIGINT stops every process', async () => {
-  db = await createTestMysqlUrl();
-  const { createServer } = await import('node:net');
-  const freePort = (): Promise<number> =>
-    new Promise((resolve) => {
-      const s = createServer().listen(0, '127.0.0.1', () => {
-        const a = s.address();
-        s.close(() => resolve(typeof a === 'object' && a !== null ? a.port : 0));
-      });
+const freePort = (): Promise<number> =>
+  new Promise((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const a = s.address();
+      s.close(() => resolve(typeof a === 'object' && a !== null ? a.port : 0));
     });
-  const [port, zkPort] = [await freePort(), await freePort()];
+  });
+
+interface Launched {
+  proc: ChildProcess;
+  out: () => string;
+  err: () => string;
+  exited: Promise<number | null>;
+}
+
+/** Runs chat-distributed on a fresh database and waits for "ready". */
+async function launch(args: readonly string[]): Promise<Launched> {
+  const db = await createTestMysqlUrl();
+  databases.push(db);
   const proc = spawn(
     process.execPath,
     [
       distPath('app/bin/chat-distributed.js'),
-      '--gateways',
-      '2',
-      '--services',
-      '2',
-      '--port',
-      String(port),
-      '--zookeeper-port',
-      String(zkPort),
       '--db',
       db.url,
       '--redis-prefix',
-      `launcher-${process.pid}`,
+      `launcher-${process.pid}-${children.length}`,
       '--log-level',
       'info',
+      ...args,
     ],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
-  child = proc;
+  children.push(proc);
   let out = '';
   let err = '';
   proc.stdout!.on('data', (c: Buffer) => {
@@ -84,12 +88,36 @@ test('starts the unit behind Nginx, serves the printed address, and SIGINT stops
         await new Promise((r) => setTimeout(r, 100));
       }
     })(),
-    90_000,
+    120_000,
     `chat-distributed to be ready:\n${err}`,
   );
-  expect(out).toContain(`connect to 127.0.0.1:${port}`);
+  return { proc, out: () => out, err: () => err, exited };
+}
+
+/** SIGINT stops chat-distributed and every process it started. */
+async function interruptAndCheck(launched: Launched, atLeast: number): Promise<void> {
+  const started = await childPids(launched.proc.pid!);
+  expect(started.length).toBeGreaterThanOrEqual(atLeast);
+  launched.proc.kill('SIGINT');
+  expect(await within(launched.exited, 60_000, 'chat-distributed to exit')).toBe(0);
+  for (const pid of started) expect(running(pid), `process ${pid} stopped`).toBe(false);
+}
+
+test('starts the unit behind Nginx, serves the printed address, and SIGINT stops every process', async () => {
+  const [port, zkPort] = [await freePort(), await freePort()];
+  const launched = await launch([
+    '--gateways',
+    '2',
+    '--services',
+    '2',
+    '--port',
+    String(port),
+    '--zookeeper-port',
+    String(zkPort),
+  ]);
+  expect(launched.out()).toContain(`connect to 127.0.0.1:${port}`);
   // The services (user/friend/group and two message nodes) and the two gateways came up.
-  expect(err.match(/\[(users|message-\d|gateway-\d)\] listening on/g)?.length).toBe(5);
+  expect(launched.err().match(/\[(users|message-\d|gateway-\d)\] listening on/g)?.length).toBe(5);
 
   const a = await ChatClient.connect({ host: '127.0.0.1', port, codec: 'json', requestTimeoutMs: 20_000 });
   const b = await ChatClient.connect({
@@ -109,13 +137,48 @@ test('starts the unit behind Nginx, serves the printed address, and SIGINT stops
     a.destroy();
     b.destroy();
   }
-
-  const children = await childPids(proc.pid!);
-  expect(children.length).toBeGreaterThanOrEqual(6); // ZooKeeper, 3 services, 2 gateways (+ nginx)
-  proc.kill('SIGINT');
-  expect(await within(exited, 60_000, 'chat-distributed to exit')).toBe(0);
-  for (const pid of children) expect(running(pid), `process ${pid} stopped`).toBe(false);
+  await interruptAndCheck(launched, 6); // ZooKeeper, 3 services, 2 gateways (+ nginx)
 }, 180_000);
+
+test('--zk 3: a three-node ensemble, every component on all three, discovering clients chat', async () => {
+  const launched = await launch([
+    '--zk',
+    '3',
+    '--zookeeper-port',
+    '0',
+    '--gateways',
+    '2',
+    '--services',
+    '1',
+    '--no-nginx',
+    '--port',
+    String(await freePort()),
+  ]);
+  const discover = /chat-client --discover (zk:\/\/\S+)/.exec(launched.out())?.[1];
+  expect(discover, launched.out()).toMatch(/^zk:\/\/127\.0\.0\.1:\d+,127\.0\.0\.1:\d+,127\.0\.0\.1:\d+$/);
+  const hosts = discover!.slice('zk://'.length);
+  // Every service and gateway was given the three-host connect string.
+  expect(launched.err().match(/\[(users|message-1|gateway-\d)\] listening on/g)?.length).toBe(4);
+  expect(launched.err().split(`zookeeper=${JSON.stringify(hosts)}`).length - 1).toBe(4);
+
+  const a = await ReconnectingChatClient.connect({ discover: discover!, requestTimeoutMs: 20_000 });
+  const b = await ReconnectingChatClient.connect({ discover: discover!, requestTimeoutMs: 20_000 });
+  try {
+    const ids: number[] = [];
+    for (const c of [a, b]) {
+      const r = await c.register(uniqueName('zk3'), 'pw');
+      expect((await c.login(r.id, 'pw')).errno).toBe(0);
+      ids.push(r.id);
+    }
+    const pushed = new Promise((resolve) => b.onPush(resolve));
+    expect((await a.sendChat(ids[1]!, 'through a discovered gateway')).errno).toBe(0);
+    expect(await within(pushed, 15_000, 'the push')).toMatchObject({ msg: 'through a discovered gateway' });
+  } finally {
+    a.destroy();
+    b.destroy();
+  }
+  await interruptAndCheck(launched, 7); // 3 ZooKeeper members, 2 services, 2 gateways
+}, 240_000);
 
 /** Direct children of `pid` (from /proc). */
 async function childPids(pid: number): Promise<number[]> {

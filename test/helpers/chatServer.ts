@@ -408,13 +408,15 @@ export interface StartDistributedOptions extends Omit<StartChatServerOptions, 'd
   gateways?: number;
   /** One entry per chat-service process, its --services list. Default ['user,friend,group,message']. */
   services?: readonly string[];
+  /** ZooKeeper connect string (e.g. an ensemble's); default the test process's shared standalone server. */
+  zookeeper?: string;
 }
 
 /** Gateways and chat-service processes over one fresh MySQL database (see ServerTarget). */
 export async function startDistributed(
   options: StartDistributedOptions = {},
 ): Promise<DistributedDeployment> {
-  const zk = await sharedZooKeeper();
+  const zk = { connectString: options.zookeeper ?? (await sharedZooKeeper()).connectString };
   const db = await createTestDatabase('mysql');
   const unit = `${process.pid}-${randomBytes(4).toString('hex')}`;
   const registryRoot = `/e2e-${unit}`;

@@ -29,7 +29,7 @@ stops everything on Ctrl-C. Installs nginx (apt-get) if missing; ZooKeeper must 
   --db URL            shared store                               (mysql://root@127.0.0.1:3306/chat_distributed)
   --redis URL         presence and push routing                  (redis://127.0.0.1:6379)
   --redis-prefix P    Redis key prefix                           (chat-distributed)
-  --zookeeper-port P  the private ZooKeeper's client port         (2182)
+  --zookeeper-port P  the private ZooKeeper's client port, 0 = free ports (2182)
                       (with --zk 3: its members use P, P+1, P+2)
   --zk N              ZooKeeper servers: 1 (standalone) or 3 (an ensemble; every component
                       gets all three addresses and survives any one down) (1)

@@ -1,3 +1,4 @@
+export type { GatewayRecord } from '../distributed/GatewayRegistry.js';
 export {
   ChatClient,
   type ChatClientEvents,
@@ -13,7 +14,15 @@ export {
   describeSocketError,
   isChatClientError,
 } from './errors.js';
+/** Types only: the locator (and the ZooKeeper client) is loaded when `discover` is used. */
+export type { GatewayLocator, GatewayLocatorOptions } from './GatewayLocator.js';
 export { LegacyClient, type LegacyClientOptions, type LegacyMessage } from './LegacyClient.js';
+export {
+  type ReconnectInfo,
+  ReconnectingChatClient,
+  type ReconnectingChatClientEvents,
+  type ReconnectingChatClientOptions,
+} from './ReconnectingChatClient.js';
 export { classicTime } from './time.js';
 export type * from './types.js';
 export { ProtocolViolation } from './types.js';

@@ -14,7 +14,7 @@ export interface LocalDistributedOptions {
   db: string;
   redis: string;
   redisPrefix: string;
-  /** ZooKeeper's client port: the first member's; the others take the next ports. */
+  /** ZooKeeper's client port: the first member's; the others take the next ports (0: any free ports). */
   zookeeperPort: number;
   /** ZooKeeper servers: 1 (standalone) or 3 (an ensemble: any one may be down). Default 1. */
   zookeeperNodes?: number;
@@ -63,7 +63,10 @@ export async function startLocalDistributed(options: LocalDistributedOptions): P
   const zk = await startLocalZooKeeper({
     size: nodes,
     dir: options.prefix,
-    ports: Array.from({ length: nodes }, (_, i) => options.zookeeperPort + i),
+    // 0: free ports (tests); else consecutive ports from zookeeperPort.
+    ...(options.zookeeperPort === 0
+      ? {}
+      : { ports: Array.from({ length: nodes }, (_, i) => options.zookeeperPort + i) }),
     ...(options.zookeeperTickMs === undefined ? {} : { tickMs: options.zookeeperTickMs }),
   });
   const zookeeper = zk.connectString;

@@ -138,11 +138,10 @@ export function parseMenuChoice(line: string): MenuChoice | null {
   }
 }
 
-export interface CliArgs {
-  host: string;
-  port: number;
-  codec: 'json' | 'protobuf';
-}
+/** A fixed server, or `discover`: gateways found in ZooKeeper (reconnecting to another one on loss). */
+export type CliArgs =
+  | { host: string; port: number; codec: 'json' | 'protobuf' }
+  | { discover: string; codec: 'json' | 'protobuf' };
 
 export type ParsedArgs =
   | { ok: true; args: CliArgs }
@@ -150,8 +149,12 @@ export type ParsedArgs =
   | { ok: false; error: string };
 
 export const CLI_USAGE = `usage: chat-client host port [--codec json|protobuf]
+       chat-client --discover zk://HOST:PORT[,HOST:PORT…][/root] [--codec json|protobuf]
 
 Connects to a chat server and runs the classic menu (login / register / quit).
+With --discover it finds the chat gateways registered in ZooKeeper (root default /mprpc) and
+connects to the least-loaded one; when that connection is lost it connects to another gateway,
+logs in again (getting the messages it missed) and re-sends unacknowledged messages.
 Reads one command a line from stdin, so it can be driven from a pipe:
   printf '2\\nalice\\npw\\n3\\n' | chat-client 127.0.0.1 6000
 
@@ -159,6 +162,7 @@ On a terminal the password is not echoed.
 
 options:
   --codec json|protobuf  wire codec (default json: framed JSON)
+  --discover zk://…      find the gateways in ZooKeeper instead of giving host and port
   -h, --help             show this help
 
 limits (the server answers longer input with errno 3, and stores nothing):
@@ -173,9 +177,21 @@ Protocol: docs/PROTOCOL.md in the muduo-ts package.`;
 export function parseArgs(argv: readonly string[]): ParsedArgs {
   const positional: string[] = [];
   let codec: 'json' | 'protobuf' = 'json';
+  let discover: string | undefined;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     if (a === '-h' || a === '--help') return { ok: true, help: true };
+    if (a === '--discover' || a.startsWith('--discover=')) {
+      const v = a === '--discover' ? argv[++i] : a.slice('--discover='.length);
+      if (v === undefined || !v.startsWith('zk://')) {
+        return {
+          ok: false,
+          error: `--discover needs zk://HOST:PORT[,HOST:PORT…][/root], got ${v === undefined ? 'nothing' : `'${v}'`}`,
+        };
+      }
+      discover = v;
+      continue;
+    }
     if (a === '--codec' || a.startsWith('--codec=')) {
       const v = a === '--codec' ? argv[++i] : a.slice('--codec='.length);
       if (v !== 'json' && v !== 'protobuf') {
@@ -189,6 +205,11 @@ export function parseArgs(argv: readonly string[]): ParsedArgs {
     }
     if (a.startsWith('-') && a.length > 1) return { ok: false, error: `unknown option '${a}'` };
     positional.push(a);
+  }
+  if (discover !== undefined) {
+    if (positional.length > 0)
+      return { ok: false, error: 'give either host and port or --discover, not both' };
+    return { ok: true, args: { discover, codec } };
   }
   if (positional.length !== 2) {
     return { ok: false, error: 'command invalid! example: chat-client 127.0.0.1 6000' };

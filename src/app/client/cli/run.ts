@@ -15,12 +15,27 @@
  * On a terminal, passwords are read without echo (hiddenInput.ts). When the input ends at a
  * prompt, a newline ends the output so the shell's prompt starts on a line of its own.
  *
+ * With --discover the client is a ReconnectingChatClient: a lost gateway is replaced by another
+ * (logged in again, unacknowledged messages re-sent) and said so on stderr; only giving up
+ * ends the session.
+ *
  * Exit codes: 0 normal end (quit or end of input), 1 connection failed or lost, 2 bad arguments.
  */
 import { createInterface } from 'node:readline';
-import { ChatClient, type ChatClientOptions } from '../ChatClient.js';
+import { ChatClient, type ChatClientOptions, type CloseInfo } from '../ChatClient.js';
 import { isChatClientError } from '../errors.js';
-import type { ChatPush } from '../types.js';
+import { ReconnectingChatClient } from '../ReconnectingChatClient.js';
+import type {
+  AddFriendReply,
+  ChatAckReply,
+  ChatPush,
+  GroupReply,
+  LoginReply,
+  LogoutReply,
+  PongReply,
+  RegisterReply,
+  ServerError,
+} from '../types.js';
 import { CLI_USAGE, type Command, parseArgs, parseCommand, parseId, parseMenuChoice } from './commands.js';
 import {
   CHOICE_PROMPT,
@@ -42,6 +57,23 @@ export interface CliIo {
   stderr: { write(text: string): unknown };
   /** Extra options for the ChatClient (tests shorten timers). */
   clientOptions?: Partial<ChatClientOptions>;
+}
+
+/** What the menu needs of a client: ChatClient and ReconnectingChatClient both are one. */
+interface CliClient {
+  register(name: string, password: string): Promise<RegisterReply>;
+  login(id: number, password: string): Promise<LoginReply>;
+  logout(): Promise<LogoutReply>;
+  sendChat(toid: number, msg: string): Promise<ChatAckReply>;
+  groupChat(groupid: number, msg: string): Promise<ChatAckReply>;
+  addFriend(friendid: number): Promise<AddFriendReply>;
+  createGroup(groupname: string, groupdesc: string): Promise<GroupReply>;
+  joinGroup(groupid: number): Promise<GroupReply>;
+  ping(): Promise<PongReply>;
+  onPush(listener: (push: ChatPush) => void): () => void;
+  on(event: 'serverError', listener: (error: ServerError) => void): () => void;
+  on(event: 'close', listener: (info: CloseInfo) => void): () => void;
+  close(): Promise<CloseInfo>;
 }
 
 /** PING period while connected: well inside the server's 90 s idle timeout. */
@@ -120,19 +152,33 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     out(CLI_USAGE);
     return 0;
   }
-  const { host, port, codec } = parsed.args;
-  let client: ChatClient;
+  const args = parsed.args;
+  const where = 'discover' in args ? args.discover : `${args.host}:${args.port}`;
+  const common = {
+    codec: args.codec,
+    keepAliveMs: KEEPALIVE_MS,
+    requestTimeoutMs: REQUEST_TIMEOUT_MS,
+    ...io.clientOptions,
+  };
+  let client: CliClient;
   try {
-    client = await ChatClient.connect({
-      host,
-      port,
-      codec,
-      keepAliveMs: KEEPALIVE_MS,
-      requestTimeoutMs: REQUEST_TIMEOUT_MS,
-      ...io.clientOptions,
-    });
+    if ('discover' in args) {
+      const reconnecting = await ReconnectingChatClient.connect({ ...common, discover: args.discover });
+      reconnecting.on('disconnect', (info) => {
+        err(
+          `connection to ${info.address} lost${info.error !== null ? `: ${info.error.message}` : ''}; reconnecting`,
+        );
+      });
+      reconnecting.on('reconnect', (info) => {
+        const resent = info.resent > 0 ? `, ${info.resent} unacknowledged messages sent again` : '';
+        err(`reconnected to ${info.gateway ?? info.address} after ${info.downMs} ms${resent}`);
+      });
+      client = reconnecting;
+    } else {
+      client = await ChatClient.connect({ ...common, host: args.host, port: args.port });
+    }
   } catch (e) {
-    err(isChatClientError(e) ? e.message : `cannot connect to ${host}:${port}: ${String(e)}`);
+    err(isChatClientError(e) ? e.message : `cannot connect to ${where}: ${String(e)}`);
     return 1;
   }
 
@@ -173,9 +219,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
   });
   client.on('close', (info) => {
     if (info.local) return;
-    err(
-      `connection to ${host}:${port} closed${info.error !== null ? `: ${info.error.message}` : ' by the server'}`,
-    );
+    err(`connection to ${where} closed${info.error !== null ? `: ${info.error.message}` : ' by the server'}`);
     exitCode = 1;
     input.abort();
   });
