@@ -17,9 +17,9 @@ import type { ChatStore } from '../../src/app/model/ChatStore.js';
 import {
   type Address,
   checkDelivery,
-  freePort,
   openTestStore,
   Peer,
+  PresenceReader,
   PrivateRedis,
   resendUnacked,
   ringTraffic,
@@ -40,6 +40,7 @@ let unit: LocalDistributed;
 let redis: PrivateRedis;
 let db: TestDatabase;
 let store: ChatStore;
+let presence: PresenceReader;
 let dir: string;
 const peers: Peer[] = [];
 const output: string[] = [];
@@ -79,6 +80,7 @@ beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'chat-failures-'));
   db = await createTestMysqlUrl();
   redis = await PrivateRedis.start();
+  const prefix = uniquePrefix('failures');
   unit = await startLocalDistributed({
     gateways: 2,
     userNodes: 2,
@@ -88,8 +90,8 @@ beforeAll(async () => {
     nginx: false,
     db: db.url,
     redis: redis.url,
-    redisPrefix: uniquePrefix('failures'),
-    zookeeperPort: await freePort(),
+    redisPrefix: prefix,
+    zookeeperPort: 0,
     zookeeperNodes: 3,
     zookeeperTickMs: 1000,
     zkSessionTimeoutMs: kSessionMs,
@@ -98,6 +100,7 @@ beforeAll(async () => {
     onOutput: (name, line) => output.push(`${name}: ${line}`),
   });
   store = await openTestStore(db.url);
+  presence = new PresenceReader(redis.url, prefix);
   for (let i = 0; i < kPeers; i++) {
     const peer = await Peer.register(gatewayPicker(i), uniquePrefix('f').slice(-24));
     peer.autoReconnect = true;
@@ -109,6 +112,7 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const p of peers) p.stop();
   await store?.close();
+  await presence?.close();
   await unit?.stop();
   await redis?.stop();
   await db?.drop().catch(() => {});
@@ -151,6 +155,16 @@ async function scenario(
   );
   const unacked = peers.flatMap((p) => p.unacked());
   expect(unacked.map((m) => m.body)).toEqual([]);
+
+  // Nobody connected is judged offline: every peer's presence names the gateway it is on, and
+  // the store shows it online.
+  const where = await Promise.all(peers.map((p) => presence.serverOf(p.id)));
+  const states = await Promise.all(peers.map((p) => store.users.findById(p.id)));
+  peers.forEach((p, i) => {
+    const gateway = unit.gateways.findIndex((g) => g.port === p.client?.port);
+    expect(p.connected && where[i], `${name}: user ${p.id}'s presence`).toBe(`gateway-${gateway}`);
+    expect(states[i]?.state, `${name}: user ${p.id}'s state in the store`).toBe('online');
+  });
 
   const relogins = peers.flatMap((p, i) => p.reloginDelays.slice(reloginsBefore[i]));
   // Push delay: from the sender's acknowledgement to the recipient's receipt, for every
