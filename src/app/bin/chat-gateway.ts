@@ -140,7 +140,7 @@ async function serve(config: ServerConfig, gateway: GatewayFlags, logger: Logger
     epoch: () => cluster.epoch,
     onError: (error) => logger.log('warn', `gateway registration: ${describe(error)}`),
   });
-  const stopLiveness = watchGatewayLiveness({
+  const liveness = watchGatewayLiveness({
     session: registrySession,
     root: gateway.registryRoot,
     cluster,
@@ -151,7 +151,7 @@ async function serve(config: ServerConfig, gateway: GatewayFlags, logger: Logger
     await registrar.start(gateway.waitMs);
   } catch (error) {
     process.stderr.write(`chat-gateway: cannot register in ZooKeeper: ${describe(error)}\n`);
-    stopLiveness();
+    liveness.close();
     await registrySession.close();
     await server.stop();
     await cluster.stop();
@@ -164,7 +164,7 @@ async function serve(config: ServerConfig, gateway: GatewayFlags, logger: Logger
       endpoint = await startMetricsEndpoint(metrics, config.metricsHost, config.metricsPort);
     } catch (error) {
       process.stderr.write(`chat-gateway: cannot serve metrics: ${describe(error)}\n`);
-      stopLiveness();
+      liveness.close();
       await registrar.stop();
       await registrySession.close();
       await server.stop();
@@ -186,7 +186,7 @@ async function serve(config: ServerConfig, gateway: GatewayFlags, logger: Logger
   return untilSignal(logger, async () => {
     // Fenced by ourselves, so the survivors that see us leave do not judge our users offline
     // while we log them out; then unlisted, so that discovering clients stop choosing us.
-    stopLiveness();
+    liveness.close();
     await cluster.retire();
     await registrar.stop();
     await server.stop();

@@ -26,8 +26,14 @@ export interface GatewayLivenessOptions {
   log: (level: 'info' | 'warn', message: string) => void;
 }
 
-/** Starts watching; the returned function stops. */
-export function watchGatewayLiveness(options: GatewayLivenessOptions): () => void {
+export interface GatewayLiveness {
+  /** Resolves once the first listing of the gateways has arrived (their removals count from then). */
+  waitKnown(timeoutMs: number): Promise<void>;
+  close(): void;
+}
+
+/** Starts watching. */
+export function watchGatewayLiveness(options: GatewayLivenessOptions): GatewayLiveness {
   const { session, cluster, channel } = options;
   const gateways = new GatewayDirectory(session, options.root);
   const epochs = new Map<string, string>();
@@ -61,9 +67,12 @@ export function watchGatewayLiveness(options: GatewayLivenessOptions): () => voi
       cluster.repair();
     });
   });
-  return () => {
-    stopped = true;
-    session.off('expired', onExpired);
-    gateways.close();
+  return {
+    waitKnown: (timeoutMs) => gateways.waitKnown(timeoutMs),
+    close: () => {
+      stopped = true;
+      session.off('expired', onExpired);
+      gateways.close();
+    },
   };
 }
