@@ -14,6 +14,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { stopProcess } from '../../src/app/cluster/localCluster.js';
 import { type LocalDistributed, startLocalDistributed } from '../../src/app/cluster/localDistributed.js';
 import type { ChatStore } from '../../src/app/model/ChatStore.js';
+import { ZkSession } from '../../src/rpc/registry/ZkSession.js';
 import {
   type Address,
   checkDelivery,
@@ -297,7 +298,13 @@ describe('any one failure under a steady chat load', () => {
     const [a, b] = unit.zookeeperServers.servers;
     await scenario('zookeeper quorum lost', async () => {
       await Promise.all([a!.stop({ hard: true }), b!.stop({ hard: true })]);
-      await sleep(3000);
+      // No quorum: nobody can open a session, so nothing can register.
+      const probe = new ZkSession({ connect: unit.zookeeper, sessionTimeoutMs: 4000 });
+      try {
+        await expect(probe.waitConnected(3000)).rejects.toThrow(/not reachable/);
+      } finally {
+        await probe.close();
+      }
       await a!.start();
     });
     await b!.start();
