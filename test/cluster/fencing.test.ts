@@ -42,14 +42,14 @@ function session(): ChatSession & { closedByServer: () => boolean } {
 async function gateway(
   prefix: string,
   serverId: string,
-  epoch: string,
+  epoch: string | undefined,
   gone: string[] = [],
   presenceTtlMs = 15_000,
 ): Promise<RedisCluster> {
   const cluster = new RedisCluster({
     url: TEST_REDIS,
     serverId,
-    epoch,
+    ...(epoch === undefined ? {} : { epoch }),
     prefix,
     presenceTtlMs,
     onServerGone: async (id) => {
@@ -122,6 +122,18 @@ describe('presence fencing', () => {
     const survivor = await gateway(prefix, 'g2', 'x', gone);
     await survivor.serverGone('g1', 'old');
     expect(await redis.mget(`${prefix}:presence:5`, `${prefix}:presence:6`)).toEqual(['g1|new', 'g1|new']);
+  });
+
+  it('without epochs (chat-server’s cluster), a clean stop releases its users and the same id serves again', async () => {
+    const prefix = uniquePrefix('fence');
+    const first = await gateway(prefix, 'server-0', undefined);
+    expect(await first.claim(3, session())).toBe(true);
+    running.splice(running.indexOf(first), 1);
+    await first.stop();
+    expect(await redis.get(`${prefix}:presence:3`)).toBeNull();
+    const again = await gateway(prefix, 'server-0', undefined);
+    expect(await again.claim(3, session())).toBe(true);
+    expect(await redis.get(`${prefix}:presence:3`)).toBe('server-0|');
   });
 
   it('a clean stop fences itself: survivors that see it leave do not clean up after it', async () => {

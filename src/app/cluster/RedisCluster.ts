@@ -51,13 +51,16 @@ return 0`;
 /**
  * Fences one incarnation (`serverId|epoch`) and deletes the presence keys it still holds, in one
  * step. Returns the number released, or -1 when it was fenced already (by another survivor, or
- * by itself at a clean stop): exactly one caller cleans up after it. With ARGV[4] = '1' (the
- * incarnation itself, stopping) the keys are released even when it is fenced already.
- * KEYS: fence key, member set. ARGV: value, presence key prefix, fence lifetime (s), own.
+ * by itself at a clean stop): exactly one caller cleans up after it. ARGV[4] (mode): 'survivor'
+ * as said; 'own' (the incarnation itself, stopping) releases even when fenced already; 'release'
+ * (a server without epochs: a fence would lock its next run out) releases and sets no fence.
+ * KEYS: fence key, member set. ARGV: value, presence key prefix, fence lifetime (s), mode.
  */
 const kFenceScript = `
-local first = redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[3])
-if not first and ARGV[4] ~= '1' then return -1 end
+if ARGV[4] ~= 'release' then
+  local first = redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[3])
+  if not first and ARGV[4] ~= 'own' then return -1 end
+end
 local n = 0
 for _, u in ipairs(redis.call('SMEMBERS', KEYS[2])) do
   local k = ARGV[2] .. u
@@ -169,9 +172,10 @@ export class RedisCluster implements Presence, DeliveryRouter {
     this.sessions.clear();
     try {
       // Fenced by ourselves: our keys go now, and the survivors that see us leave the registry
-      // have nothing to clean up (our users were logged out by the server's stop).
+      // have nothing to clean up (our users were logged out by the server's stop). Without an
+      // epoch (chat-server) the next run has the same value: release only.
       await Promise.all([
-        this.fence(this.options.serverId, this.epochValue, true),
+        this.fence(this.options.serverId, this.epochValue, this.epochValue === '' ? 'release' : 'own'),
         this.commands.zrem(this.serversKey, this.options.serverId),
       ]);
     } catch {
@@ -211,7 +215,11 @@ export class RedisCluster implements Presence, DeliveryRouter {
   }
 
   /** Fences one incarnation and deletes its keys; the number released, -1 if fenced already. */
-  private async fence(serverId: string, epoch: string, own = false): Promise<number> {
+  private async fence(
+    serverId: string,
+    epoch: string,
+    mode: 'survivor' | 'own' | 'release' = 'survivor',
+  ): Promise<number> {
     const value = `${serverId}|${epoch}`;
     const released = await this.commands.eval(
       kFenceScript,
@@ -221,7 +229,7 @@ export class RedisCluster implements Presence, DeliveryRouter {
       value,
       `${this.prefix}:presence:`,
       kFenceSeconds,
-      own ? '1' : '0',
+      mode,
     );
     return Number(released);
   }
@@ -233,6 +241,7 @@ export class RedisCluster implements Presence, DeliveryRouter {
    */
   async retire(): Promise<void> {
     this.retired = true;
+    if (this.epochValue === '') return; // nobody fences an incarnation without an epoch
     const value = this.value;
     try {
       await this.commands.set(this.fenceKey(value), '1', 'EX', kFenceSeconds, 'NX');
