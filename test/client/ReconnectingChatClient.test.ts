@@ -12,11 +12,13 @@ import { uniqueName, waitUntil } from '../e2e/support.js';
 import { type ChatServerProcess, startChatServer } from '../helpers/chatServer.js';
 
 let server: ChatServerProcess | null = null;
+let limited: ChatServerProcess | null = null;
 const open: { destroy(): void }[] = [];
 
 afterAll(async () => {
   for (const c of open) c.destroy();
   await server?.cleanup();
+  await limited?.cleanup();
 });
 
 async function plainLogin(id: number): Promise<ChatClient> {
@@ -90,3 +92,28 @@ test('server crash and restart: logs in again with lastseq and re-sends the unac
   await a.close();
   await expect(a.sendChat(bId, 'after close')).rejects.toMatchObject({ code: 'CLOSED' });
 }, 120_000);
+
+test('"retry" answers (errno 8, rate limited) are sent again with the same cmid until acknowledged, once each', async () => {
+  limited = await startChatServer({ db: 'sqlite', extraArgs: ['--rate', '5'] });
+  const a = await ReconnectingChatClient.connect({
+    host: limited.host,
+    port: limited.port,
+    requestTimeoutMs: 20_000,
+    reconnectMaxDelayMs: 300,
+  });
+  open.push(a);
+  const ids: number[] = [];
+  for (const name of [uniqueName('rl-a'), uniqueName('rl-b')]) ids.push((await a.register(name, 'pw')).id);
+  expect((await a.login(ids[0]!, 'pw')).errno).toBe(0);
+  const b = await ChatClient.connect({ host: limited.host, port: limited.port, requestTimeoutMs: 20_000 });
+  open.push(b);
+  expect((await b.login(ids[1]!, 'pw')).errno).toBe(0);
+  // 20 at once against 5 a second: most are first answered errno 8.
+  const acks = await Promise.all(Array.from({ length: 20 }, (_, i) => a.sendChat(ids[1]!, `burst ${i}`)));
+  expect(acks.every((ack) => ack.errno === 0)).toBe(true);
+  expect(new Set(acks.map((ack) => ack.mid)).size).toBe(20);
+  const pushes = await b.waitForPushes(20, 15_000);
+  expect(new Set(pushes.map((p) => p.msg)).size).toBe(20);
+  await b.ping();
+  expect(b.takePushes()).toEqual([]);
+}, 60_000);

@@ -241,9 +241,12 @@ describe('tools with a ZooKeeper ensemble', () => {
     ]);
     expect(stdout).toContain('chat.svc.UserService');
     expect(stdout).toContain('chat.svc.MessageService');
+    // The gateways and their connection counts.
+    expect(stdout).toMatch(/^gateways {2}\(2 nodes\)$/m);
+    expect(stdout).toMatch(/"connections":\d+/);
   });
 
-  test('--help of chat-gateway, chat-distributed and chat-client shows the new options', async () => {
+  test('--help of chat-gateway, chat-distributed, chat-service and chat-client shows the new options', async () => {
     const help = async (bin: string): Promise<string> =>
       (await run(process.execPath, [distPath(`app/bin/${bin}.js`), '--help'])).stdout;
     const gateway = await help('chat-gateway');
@@ -256,6 +259,18 @@ describe('tools with a ZooKeeper ensemble', () => {
       expect(gateway).toContain(flag);
     }
     expect(await help('chat-distributed')).toContain('--zk N');
+    expect(await help('chat-service')).toContain(
+      '--zookeeper HOSTS      ZooKeeper connect string, HOST:PORT[,HOST:PORT…]',
+    );
+    await expect(
+      run(process.execPath, [
+        distPath('app/bin/chat-service.js'),
+        '--services',
+        'user',
+        '--zookeeper',
+        'a:1,',
+      ]),
+    ).rejects.toMatchObject({ code: 2, stderr: expect.stringContaining("bad --zookeeper 'a:1,'") });
     expect(await help('chat-client')).toContain('--discover zk://');
     await expect(
       run(process.execPath, [
@@ -267,4 +282,54 @@ describe('tools with a ZooKeeper ensemble', () => {
       ]),
     ).rejects.toMatchObject({ code: 2, stderr: expect.stringContaining("bad --zookeeper 'a:1,b'") });
   });
+
+  test('chat-client --discover: its gateway killed, it says so, logs in elsewhere and keeps chatting', async () => {
+    const peer = await ReconnectingChatClient.connect({ discover, requestTimeoutMs: 30_000 });
+    clients.push(peer);
+    const ids: number[] = [];
+    for (const name of [uniqueName('cli-c'), uniqueName('cli-d')])
+      ids.push((await peer.register(name, 'pw')).id);
+    expect((await peer.login(ids[1]!, 'pw')).errno).toBe(0);
+    const pushes: ChatPush[] = [];
+    peer.onPush((p) => pushes.push(p));
+    const counts = (): Map<string, number> => new Map(directory.list().map((g) => [g.id, g.connections]));
+    await waitUntil(
+      () => [...counts().values()].reduce((n, c) => n + c, 0) === clients.length,
+      'the registry to count every client',
+      15_000,
+    );
+    const before = counts();
+
+    const input = new PassThrough();
+    let stdout = '';
+    let stderr = '';
+    const done = runCli(['--discover', discover], {
+      input,
+      stdout: { write: (t: string) => (stdout += t) },
+      stderr: { write: (t: string) => (stderr += t) },
+    });
+    input.write(['1', String(ids[0]), 'pw', `chat:${ids[1]}:before the move`].map((l) => `${l}\n`).join(''));
+    await waitUntil(() => pushes.some((p) => p.msg === 'before the move'), 'the first chat', 30_000);
+    // Its gateway is the one whose count went up by one.
+    let mine: string | undefined;
+    await waitUntil(
+      () => {
+        mine = [...counts()].find(([id, n]) => n === (before.get(id) ?? 0) + 1)?.[0];
+        return mine !== undefined;
+      },
+      'the CLI connection in the registry',
+      15_000,
+    );
+    await unit.gateways.find((g) => g.port === directory.get(mine!)!.port)!.kill();
+    await waitUntil(
+      () => /reconnected to /.test(stderr),
+      () => `the CLI to reconnect:\n${stderr}`,
+      90_000,
+    );
+    expect(stderr).toMatch(/connection to \S+ lost.*; reconnecting/);
+    input.end(`chat:${ids[1]}:after the move\n`);
+    expect(await done, stderr).toBe(0);
+    await waitUntil(() => pushes.some((p) => p.msg === 'after the move'), 'the chat after the move', 30_000);
+    expect(pushes.map((p) => p.msg)).toEqual(['before the move', 'after the move']);
+  }, 150_000);
 });

@@ -182,7 +182,7 @@ describe('gateway registry', () => {
 });
 
 describe('three-node ensemble', () => {
-  it('keeps registrations and reports flowing with any one member stopped', async () => {
+  it('keeps registrations and reports flowing with any one member stopped; resumes when a quorum is back', async () => {
     const ensemble = await startZooKeeperEnsemble();
     cleanups.push(() => ensemble.dispose());
     expect(ensemble.connectString.split(',')).toHaveLength(3);
@@ -206,5 +206,17 @@ describe('three-node ensemble', () => {
       expect(directory.get('gw-e')).toBeDefined();
       await member.start();
     }
+
+    // Two of three down: the last one stops serving (no quorum). One back: reports resume.
+    await ensemble.members[0]!.stop({ hard: true });
+    await ensemble.members[1]!.stop({ hard: true });
+    await eventually(async () => !(await ensemble.serving(2)), 20_000, 'member 3 to stop serving');
+    count.n++;
+    await ensemble.members[1]!.start();
+    await eventually(
+      () => directory.get('gw-e')?.connections === count.n,
+      30_000,
+      `count ${count.n} once a quorum is back`,
+    );
   }, 180_000);
 });

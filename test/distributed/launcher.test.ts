@@ -161,8 +161,16 @@ test('--zk 3: a three-node ensemble, every component on all three, discovering c
   expect(launched.err().match(/\[(users|message-1|gateway-\d)\] listening on/g)?.length).toBe(4);
   expect(launched.err().split(`zookeeper=${JSON.stringify(hosts)}`).length - 1).toBe(4);
 
-  const a = await ReconnectingChatClient.connect({ discover: discover!, requestTimeoutMs: 20_000 });
-  const b = await ReconnectingChatClient.connect({ discover: discover!, requestTimeoutMs: 20_000 });
+  // One explicit locator shared by both clients; it lists both gateways.
+  const locator = await ReconnectingChatClient.createLocator(discover!);
+  const a = await ReconnectingChatClient.connect({ discover: locator, requestTimeoutMs: 20_000 });
+  const b = await ReconnectingChatClient.connect({ discover: locator, requestTimeoutMs: 20_000 });
+  expect(
+    locator
+      .gateways()
+      .map((g) => g.id)
+      .sort(),
+  ).toEqual(['gateway-0', 'gateway-1']);
   try {
     const ids: number[] = [];
     for (const c of [a, b]) {
@@ -176,6 +184,7 @@ test('--zk 3: a three-node ensemble, every component on all three, discovering c
   } finally {
     a.destroy();
     b.destroy();
+    await locator.release();
   }
   await interruptAndCheck(launched, 7); // 3 ZooKeeper members, 2 services, 2 gateways
 }, 240_000);

@@ -18,9 +18,10 @@
  */
 import { randomBytes } from 'node:crypto';
 import { ChatClient, type ChatClientOptions, type CloseInfo, type SendChatOptions } from './ChatClient.js';
+import { ChatOutbox } from './ChatOutbox.js';
 import { type ClientCodec, loadClientCodec } from './codec.js';
 import { ChatClientError, isChatClientError } from './errors.js';
-import type { GatewayLocator } from './GatewayLocator.js';
+import type { GatewayLocator, GatewayLocatorOptions } from './GatewayLocator.js';
 import type {
   AddFriendReply,
   ChatAckReply,
@@ -78,29 +79,12 @@ export interface ReconnectingChatClientEvents {
 
 type Listeners = { [K in keyof ReconnectingChatClientEvents]: ReconnectingChatClientEvents[K][] };
 
-interface Outgoing {
-  cmid: string;
-  kind: 'one' | 'group';
-  to: number;
-  msg: string;
-  time?: string;
-  /** The connection it was last sent on while no answer has come back. */
-  inFlight: ChatClient | null;
-  promise: Promise<ChatAckReply>;
-  resolve: (ack: ChatAckReply) => void;
-  reject: (error: ChatClientError) => void;
-  timer: NodeJS.Timeout | null;
-  retries: number;
-}
-
 interface Target {
   host: string;
   port: number;
   gateway?: string;
 }
 
-/** errno answers that mean "not done, try again": rate limited, server unavailable. */
-const RETRY_ERRNOS = new Set([8, 9]);
 /** Login answers worth retrying: already online (a dead gateway's presence not yet gone), 8, 9. */
 const LOGIN_RETRY_ERRNOS = new Set([2, 8, 9]);
 
@@ -134,7 +118,7 @@ export class ReconnectingChatClient {
   private downSince = 0;
   private credentials: { id: number; password: string } | null = null;
   private lastSeqValue = 0;
-  private readonly outbox = new Map<string, Outgoing>();
+  private readonly outbox: ChatOutbox;
   private readonly cmidPrefix = randomBytes(6).toString('hex');
   private nextCmid = 1;
   private listeners: Listeners = {
@@ -150,7 +134,6 @@ export class ReconnectingChatClient {
   private readonly reconnectDelayMs: number;
   private readonly reconnectMaxDelayMs: number;
   private readonly reconnectTimeoutMs: number;
-  private readonly sendTimeoutMs: number;
 
   private constructor(
     private readonly options: ReconnectingChatClientOptions,
@@ -160,7 +143,11 @@ export class ReconnectingChatClient {
     this.reconnectDelayMs = options.reconnectDelayMs ?? 100;
     this.reconnectMaxDelayMs = options.reconnectMaxDelayMs ?? 2000;
     this.reconnectTimeoutMs = options.reconnectTimeoutMs ?? 120_000;
-    this.sendTimeoutMs = options.sendTimeoutMs ?? 120_000;
+    this.outbox = new ChatOutbox({
+      connection: () => (this.state === 'open' ? this.client : null),
+      sendTimeoutMs: options.sendTimeoutMs ?? 120_000,
+      retryDelayMs: (n) => Math.min(this.reconnectMaxDelayMs, this.reconnectDelayMs * 2 ** Math.min(n, 10)),
+    });
     this.closedPromise = new Promise((resolve) => {
       this.resolveClosed = resolve;
     });
@@ -194,6 +181,15 @@ export class ReconnectingChatClient {
       throw error;
     }
     return client;
+  }
+
+  /**
+   * A locator to pass as `discover` to several clients (with options of its own); clients given
+   * the same `zk://` string already share one. Call its `release()` when done with it.
+   */
+  static async createLocator(url: string, options?: GatewayLocatorOptions): Promise<GatewayLocator> {
+    const { GatewayLocator: Locator } = await import('./GatewayLocator.js');
+    return new Locator(url, options).retain();
   }
 
   // ---------------------------------------------------------------- state
@@ -334,83 +330,7 @@ export class ReconnectingChatClient {
     opts?: SendChatOptions,
   ): Promise<ChatAckReply> {
     if (this.state === 'closed') return Promise.reject(new ChatClientError('CLOSED', 'client is closed'));
-    const cmid = opts?.cmid ?? `${this.cmidPrefix}-${this.nextCmid++}`;
-    const pending = this.outbox.get(cmid);
-    if (pending !== undefined) return pending.promise;
-    let resolve!: (ack: ChatAckReply) => void;
-    let reject!: (error: ChatClientError) => void;
-    const promise = new Promise<ChatAckReply>((res, rej) => {
-      resolve = res;
-      reject = rej;
-    });
-    const m: Outgoing = {
-      cmid,
-      kind,
-      to,
-      msg,
-      inFlight: null,
-      promise,
-      resolve,
-      reject,
-      timer: null,
-      retries: 0,
-    };
-    if (opts?.time !== undefined) m.time = opts.time;
-    if (this.sendTimeoutMs > 0) {
-      m.timer = setTimeout(() => {
-        if (this.outbox.get(cmid) !== m) return;
-        this.outbox.delete(cmid);
-        m.reject(
-          new ChatClientError('TIMEOUT', `message ${cmid} not acknowledged within ${this.sendTimeoutMs} ms`),
-        );
-      }, this.sendTimeoutMs);
-      m.timer.unref();
-    }
-    this.outbox.set(cmid, m);
-    this.transmit(m);
-    return promise;
-  }
-
-  /** Sends `m` on the current connection (if any: otherwise the next login re-sends it). */
-  private transmit(m: Outgoing): void {
-    const client = this.client;
-    if (client === null || this.state !== 'open' || this.outbox.get(m.cmid) !== m) return;
-    m.inFlight = client;
-    const opts: SendChatOptions = { cmid: m.cmid };
-    if (m.time !== undefined) opts.time = m.time;
-    const sent = m.kind === 'one' ? client.sendChat(m.to, m.msg, opts) : client.groupChat(m.to, m.msg, opts);
-    sent.then(
-      (ack) => {
-        if (m.inFlight !== client) return;
-        m.inFlight = null;
-        if (RETRY_ERRNOS.has(ack.errno)) {
-          this.retryLater(m);
-          return;
-        }
-        this.outbox.delete(m.cmid);
-        if (m.timer !== null) clearTimeout(m.timer);
-        m.resolve(ack);
-      },
-      (error: unknown) => {
-        if (m.inFlight !== client) return;
-        m.inFlight = null;
-        // Lost with the connection: the next login re-sends it. A request timeout on a live
-        // connection: send it again (same cmid, stored once).
-        if (isChatClientError(error) && error.code === 'TIMEOUT') this.retryLater(m);
-        else if (!isChatClientError(error)) {
-          this.outbox.delete(m.cmid);
-          if (m.timer !== null) clearTimeout(m.timer);
-          m.reject(new ChatClientError('PROTOCOL', String(error), { cause: error }));
-        }
-      },
-    );
-  }
-
-  private retryLater(m: Outgoing): void {
-    const delay = Math.min(this.reconnectMaxDelayMs, this.reconnectDelayMs * 2 ** Math.min(m.retries++, 10));
-    setTimeout(() => {
-      if (m.inFlight === null) this.transmit(m);
-    }, delay).unref();
+    return this.outbox.add(kind, to, msg, opts?.cmid ?? `${this.cmidPrefix}-${this.nextCmid++}`, opts);
   }
 
   /** The open connection, waiting through a reconnect. */
@@ -513,17 +433,12 @@ export class ReconnectingChatClient {
     client.on('serverError', (e) => this.emit('serverError', e));
     client.on('unsolicited', (o) => this.emit('unsolicited', o));
     void client.closed.then((info) => this.onLost(client, info));
-    const waiting = [...this.outbox.values()].filter((m) => m.inFlight === null);
-    for (const m of waiting) this.transmit(m);
+    const resent = this.outbox.sendAll();
     this.up.resolve();
     if (!first) {
       this.stats.reconnects++;
-      this.stats.resent += waiting.length;
-      const info: ReconnectInfo = {
-        address: this.address,
-        downMs: Date.now() - this.downSince,
-        resent: waiting.length,
-      };
+      this.stats.resent += resent;
+      const info: ReconnectInfo = { address: this.address, downMs: Date.now() - this.downSince, resent };
       if (target.gateway !== undefined) info.gateway = target.gateway;
       this.emit('reconnect', info);
     }
@@ -545,7 +460,7 @@ export class ReconnectingChatClient {
     this.downSince = Date.now();
     this.up = new Deferred();
     if (this.target?.gateway !== undefined) this.locator?.avoid(this.target.gateway);
-    for (const m of this.outbox.values()) if (m.inFlight === client) m.inFlight = null;
+    this.outbox.lost(client);
     this.emit('disconnect', { address: this.address, error: info.error });
     this.establish(this.reconnectTimeoutMs).catch((error: unknown) =>
       this.finish(isChatClientError(error) ? error : new ChatClientError('CONNECT', String(error))),
@@ -576,12 +491,9 @@ export class ReconnectingChatClient {
     this.state = 'closed';
     const client = this.client;
     this.client = null;
-    const why = error ?? new ChatClientError('CLOSED', 'client closed before the message was acknowledged');
-    for (const m of this.outbox.values()) {
-      if (m.timer !== null) clearTimeout(m.timer);
-      m.reject(why);
-    }
-    this.outbox.clear();
+    this.outbox.rejectAll(
+      error ?? new ChatClientError('CLOSED', 'client closed before the message was acknowledged'),
+    );
     this.up.reject(error ?? new ChatClientError('CLOSED', 'client is closed'));
     if (closeConnection !== undefined) await closeConnection();
     else client?.destroy();

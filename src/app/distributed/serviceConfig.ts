@@ -1,3 +1,4 @@
+import { parseZkHosts } from '../../rpc/index.js';
 import { isLogFormat, isLogLevel, type LogFormat, type LogLevel } from '../server/logger.js';
 import { SERVICE_KINDS, type ServiceKind } from './serviceProto.js';
 
@@ -25,7 +26,7 @@ machine can run everything in one process, a large deployment one service per pr
 
 Options:
   --services LIST        comma-separated: user,friend,group,message (or all)   (required)
-  --zookeeper HOSTS      ZooKeeper connect string, e.g. 127.0.0.1:2181         (required)
+  --zookeeper HOSTS      ZooKeeper connect string, HOST:PORT[,HOST:PORT…]      (required)
   --registry-root PATH   registry root of the unit's providers                 (/mprpc)
   --zk-session-timeout MS  ZooKeeper session: how long a killed node stays listed (4000)
   --db URL               store: SQLite path or mysql://user:pass@host:port/db  (./data/chat.db)
@@ -84,6 +85,9 @@ export function parseServiceArgs(argv: readonly string[]): ParsedServiceArgs {
   }
   const zookeeper = values.get('--zookeeper');
   if (zookeeper === undefined) return { error: '--zookeeper is required (see --help)' };
+  if (parseZkHosts(zookeeper) === null) {
+    return { error: `bad --zookeeper '${zookeeper}' (want HOST:PORT[,HOST:PORT…])` };
+  }
   const redis = values.get('--redis');
   if (services.includes('message') && redis === undefined) {
     return { error: 'the message service needs --redis (it routes pushes to the gateways)' };

@@ -24,7 +24,8 @@ export const MPRPC_USAGE = `usage: mprpc <command> [options]
 
 commands:
   call <pkg.Service.Method> [JSON|-]   call a method; the request is JSON (default {}), '-' reads stdin
-  list                                  services and providers registered in ZooKeeper
+  list                                  services and providers registered in ZooKeeper (and any
+                                        other registry under the root, e.g. the chat gateways)
 
 where (one of):
   --zookeeper HOSTS       find providers in ZooKeeper: HOST:PORT[,HOST:PORT…] (an ensemble)
@@ -284,11 +285,30 @@ async function list(options: Options, io: CliIo): Promise<number> {
         );
       }
     }
+    await listOtherRegistries(zk, options.root, io);
     const classicServices = options.classic ? await listClassic(zk, options.root, io) : 0;
     if (services.length + classicServices === 0) io.stdout.write('no providers registered\n');
     return 0;
   } finally {
     await zk.close();
+  }
+}
+
+/**
+ * Other registries kept under the root by their users (e.g. the chat gateways, with their
+ * connection counts): each node's name and data as stored.
+ */
+async function listOtherRegistries(zk: ZkSession, root: string, io: CliIo): Promise<void> {
+  for (const name of ((await zk.getChildren(root)) ?? []).sort()) {
+    if (name === 'services') continue;
+    const dir = `${root}/${name}`;
+    const nodes = (await zk.getChildren(dir)) ?? [];
+    io.stdout.write(`${name}  (${nodes.length} node${nodes.length === 1 ? '' : 's'})\n`);
+    for (const node of nodes.sort()) {
+      const data = await zk.getData(`${dir}/${node}`);
+      const text = data === null ? '(gone)' : data.data.toString('utf8').slice(0, 300);
+      io.stdout.write(`  ${node}  ${text}\n`);
+    }
   }
 }
 

@@ -71,6 +71,8 @@ export class ZkSession extends EventEmitter {
 
   constructor(options: ZkSessionOptions) {
     super();
+    // One 'connected'/'session' listener per watched directory (ChildWatch): no fixed cap.
+    this.setMaxListeners(0);
     this.connectString = options.connect;
     this.sessionTimeoutMs = options.sessionTimeoutMs ?? 30_000;
     this.opTimeoutMs = options.opTimeoutMs ?? 5000;
