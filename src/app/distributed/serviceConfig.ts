@@ -28,7 +28,8 @@ Options:
   --services LIST        comma-separated: user,friend,group,message (or all)   (required)
   --zookeeper HOSTS      ZooKeeper connect string, HOST:PORT[,HOST:PORT…]      (required)
   --registry-root PATH   registry root of the unit's providers                 (/mprpc)
-  --zk-session-timeout MS  ZooKeeper session: how long a killed node stays listed (4000)
+  --zk-session-timeout MS
+                         ZooKeeper session: how long a killed node stays listed (4000)
   --db URL               store: SQLite path or mysql://user:pass@host:port/db  (./data/chat.db)
                          (with more than one process, every one must reach the same store: MySQL)
   --redis URL            redis://host:port: the message service routes pushes to the gateway
