@@ -486,6 +486,26 @@ describe('provider life cycle', () => {
     expect(counter.appends).toBe(20);
   });
 
+  it('tells the channel’s owner when a provider is lost: drained at its stop, or its connection dropped', async () => {
+    const first = await startProvider();
+    const second = await startProvider();
+    const channel = new RpcChannel({
+      providers: [`${HOST}:${first.port}`, `${HOST}:${second.port}`],
+      loop: new EventLoop(),
+    });
+    cleanups.push(() => channel.close());
+    const lost: string[] = [];
+    channel.onProviderLost((key) => lost.push(key));
+    const echo = createStub<EchoShape>(channel, echoService);
+    // Both connected (least load spreads concurrent calls).
+    await Promise.all(Array.from({ length: 8 }, (_, i) => echo.Echo({ seq: i })));
+    expect(lost).toEqual([]);
+    await first.provider.stop({ graceMs: 1000 });
+    expect(lost).toEqual([`${HOST}:${first.port}`]);
+    // A call still works, on the other one.
+    expect((await echo.Echo({ seq: 9 })).seq).toBe(9);
+  });
+
   it('closes connections that never say which protocol they speak, and rejects a wrong version', async () => {
     const { port } = await startProvider({ handshakeTimeoutMs: 100 });
     const idle = connect({ host: HOST, port });
