@@ -486,7 +486,7 @@ describe('provider life cycle', () => {
     expect(counter.appends).toBe(20);
   });
 
-  it('tells the channel’s owner when a provider is lost: drained at its stop, or its connection dropped', async () => {
+  it('tells the channel’s owner when a provider is lost (drained at its stop)', async () => {
     const first = await startProvider();
     const second = await startProvider();
     const channel = new RpcChannel({
