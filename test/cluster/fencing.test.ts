@@ -124,6 +124,20 @@ describe('presence fencing', () => {
     expect(await redis.mget(`${prefix}:presence:5`, `${prefix}:presence:6`)).toEqual(['g1|new', 'g1|new']);
   });
 
+  it('told that its own earlier epoch is gone, a server releases those keys but leaves the store alone', async () => {
+    const prefix = uniquePrefix('fence');
+    const gone: string[] = [];
+    const g = await gateway(prefix, 'g1', 'old', gone);
+    expect(await g.claim(11, session())).toBe(true);
+    // Its session expired: sessions dropped, new epoch; a user logs in again at once.
+    g.dropAll('session expired', 'new');
+    expect(await g.claim(12, session())).toBe(true);
+    // Its own directory then reports the old node removed.
+    await g.serverGone('g1', 'old');
+    expect(await redis.mget(`${prefix}:presence:11`, `${prefix}:presence:12`)).toEqual([null, 'g1|new']);
+    expect(gone).toEqual([]);
+  });
+
   it('without epochs (chat-server’s cluster), a clean stop releases its users and the same id serves again', async () => {
     const prefix = uniquePrefix('fence');
     const first = await gateway(prefix, 'server-0', undefined);

@@ -257,7 +257,11 @@ export class RedisCluster implements Presence, DeliveryRouter {
    * id is running). Safe to call from every survivor.
    */
   async serverGone(serverId: string, epoch: string, cleanStore = true): Promise<void> {
-    if (serverId === this.options.serverId && epoch === this.epochValue) return;
+    const own = serverId === this.options.serverId;
+    if (own && epoch === this.epochValue) return;
+    // An earlier incarnation of ours (our session expired): its keys go, but the users the store
+    // shows on our id are ours now.
+    if (own) cleanStore = false;
     let released: number;
     try {
       released = await this.fence(serverId, epoch);
