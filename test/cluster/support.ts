@@ -4,6 +4,7 @@
  * `Peer` — a user whose client reconnects and logs in again with its lastseq, remembering
  * every push and every acknowledged send, so a test can compare them against the store.
  */
+
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -21,6 +22,7 @@ import {
   stopProcess,
 } from '../../src/app/cluster/localCluster.js';
 import { ensureNginxInstalled } from '../../src/app/cluster/nginx.js';
+import { serverOfPresence } from '../../src/app/cluster/presenceValue.js';
 import type { ChatStore } from '../../src/app/model/ChatStore.js';
 import type { InboxEntry } from '../../src/app/model/types.js';
 import { openStore } from '../../src/app/store/openStore.js';
@@ -185,6 +187,15 @@ export class PrivateRedis {
     });
   }
 
+  /** SIGSTOP / SIGCONT: Redis stops answering while every connection stays open. */
+  pause(): void {
+    this.child?.kill('SIGSTOP');
+  }
+
+  resume(): void {
+    this.child?.kill('SIGCONT');
+  }
+
   /** SIGKILL: everything in it is gone (no persistence). */
   async kill(): Promise<void> {
     if (this.child !== null) await stopProcess(this.child, 'SIGKILL');
@@ -209,8 +220,10 @@ export class PresenceReader {
     this.redis.on('error', () => {});
   }
 
-  serverOf(userId: number): Promise<string | null> {
-    return this.redis.get(`${this.prefix}:presence:${userId}`);
+  /** The server holding `userId` (the presence value without its epoch), or null. */
+  async serverOf(userId: number): Promise<string | null> {
+    const value = await this.redis.get(`${this.prefix}:presence:${userId}`);
+    return value === null ? null : serverOfPresence(value);
   }
 
   async close(): Promise<void> {
@@ -254,6 +267,11 @@ export class Peer {
   client: ChatClient | null = null;
   lastSeq = 0;
   readonly received: ChatPush[] = [];
+  /** When each push of `received` arrived (Date.now()), same order. */
+  readonly receivedAt: number[] = [];
+  /** For each reconnect: ms from losing the connection to the next successful login. */
+  readonly reloginDelays: number[] = [];
+  private lostAt: number | null = null;
   readonly violations: string[] = [];
   readonly sent = new Map<string, SentMessage>();
   /** Successful logins (ms since epoch) and the number of failed login attempts. */
@@ -310,9 +328,14 @@ export class Peer {
       return errno;
     }
     this.client = client;
-    this.logins.push(Date.now());
+    const now = Date.now();
+    this.logins.push(now);
+    if (this.lostAt !== null) this.reloginDelays.push(now - this.lostAt);
+    this.lostAt = null;
     void client.closed.then(() => {
-      if (this.client === client && this.autoReconnect && !this.stopped) void this.reconnect();
+      if (this.client !== client) return;
+      this.lostAt ??= Date.now();
+      if (this.autoReconnect && !this.stopped) void this.reconnect();
     });
     return 0;
   }
@@ -349,6 +372,7 @@ export class Peer {
     if (push.seq > this.lastSeq) {
       this.lastSeq = push.seq;
       this.received.push(push);
+      this.receivedAt.push(Date.now());
     }
   }
 

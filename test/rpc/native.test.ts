@@ -471,6 +471,41 @@ describe('provider life cycle', () => {
     expect(counter.appends).toBe(20);
   });
 
+  it('runs calls that crossed the GOAWAY on the wire instead of refusing them', async () => {
+    const counter = { calls: 0, appends: 0 };
+    const { provider, port } = await startProvider({}, counter);
+    const channel = channelTo(port, { maxAttempts: 1 });
+    const echo = createStub<EchoShape>(channel, echoService);
+    await echo.Echo({ seq: 0 });
+    // Sent in this turn; the provider reads them only after stop() has written its GOAWAY.
+    const crossing = Array.from({ length: 20 }, (_, i) => echo.Append({ seq: i }));
+    const stopping = provider.stop({ graceMs: 5000 });
+    const replies = await Promise.all(crossing);
+    expect(replies.map((r) => r.seq)).toEqual(Array.from({ length: 20 }, (_, i) => i));
+    await stopping;
+    expect(counter.appends).toBe(20);
+  });
+
+  it('tells the channel’s owner when a provider is lost (drained at its stop)', async () => {
+    const first = await startProvider();
+    const second = await startProvider();
+    const channel = new RpcChannel({
+      providers: [`${HOST}:${first.port}`, `${HOST}:${second.port}`],
+      loop: new EventLoop(),
+    });
+    cleanups.push(() => channel.close());
+    const lost: string[] = [];
+    channel.onProviderLost((key) => lost.push(key));
+    const echo = createStub<EchoShape>(channel, echoService);
+    // Both connected (least load spreads concurrent calls).
+    await Promise.all(Array.from({ length: 8 }, (_, i) => echo.Echo({ seq: i })));
+    expect(lost).toEqual([]);
+    await first.provider.stop({ graceMs: 1000 });
+    expect(lost).toEqual([`${HOST}:${first.port}`]);
+    // A call still works, on the other one.
+    expect((await echo.Echo({ seq: 9 })).seq).toBe(9);
+  });
+
   it('closes connections that never say which protocol they speak, and rejects a wrong version', async () => {
     const { port } = await startProvider({ handshakeTimeoutMs: 100 });
     const idle = connect({ host: HOST, port });

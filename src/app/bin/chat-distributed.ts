@@ -20,6 +20,9 @@ stops everything on Ctrl-C. Installs nginx (apt-get) if missing; ZooKeeper must 
 
   --gateways N        chat-gateway processes                     (2)
   --services N        message-service processes                  (2)
+  --user-nodes N      processes serving user, friend and group   (1)
+  --zk-session MS     ZooKeeper session of every gateway and service: a killed one is
+                      noticed (its users free, its calls moved) after about this (2500)
   --no-nginx          no Nginx: clients connect to the first gateway at --host:--port
   --host HOST         the address clients use                    (127.0.0.1)
   --port PORT         its port                                   (6000)
@@ -37,6 +40,8 @@ stops everything on Ctrl-C. Installs nginx (apt-get) if missing; ZooKeeper must 
 const defaults: Record<string, string> = {
   gateways: '2',
   services: '2',
+  'user-nodes': '1',
+  'zk-session': '2500',
   host: '127.0.0.1',
   port: '6000',
   db: 'mysql://root@127.0.0.1:3306/chat_distributed',
@@ -69,6 +74,13 @@ function parse(argv: string[]): { values: Record<string, string>; nginx: boolean
       throw new Error(`--${key} must be a small non-negative integer`);
   }
   if (values.zk !== '1' && values.zk !== '3') throw new Error('--zk must be 1 or 3');
+  const userNodes = Number(values['user-nodes']);
+  if (!Number.isInteger(userNodes) || userNodes < 1 || userNodes > 16)
+    throw new Error('--user-nodes must be 1 to 16');
+  const session = Number(values['zk-session']);
+  // The servers run with a 1 s tick: sessions may last 2 to 20 s.
+  if (!Number.isInteger(session) || session < 2000 || session > 20_000)
+    throw new Error('--zk-session must be 2000 to 20000 (ms)');
   if (Number(values['zookeeper-port']) + Number(values.zk) - 1 > 65535)
     throw new Error('--zookeeper-port too high');
   if (Number(values.gateways) < 1 || Number(values.services) < 1) {
@@ -98,6 +110,9 @@ async function main(): Promise<number> {
   const unit = await startLocalDistributed({
     gateways: Number(values.gateways),
     messageNodes: Number(values.services),
+    userNodes: Number(values['user-nodes']),
+    zookeeperTickMs: 1000,
+    zkSessionTimeoutMs: Number(values['zk-session']),
     host: values.host!,
     port: Number(values.port),
     nginx,

@@ -8,6 +8,7 @@ import { hostname } from 'node:os';
 import { parseHostPort, parseZkHosts, RpcChannel, ZkSession } from '../../rpc/index.js';
 import { RedisCluster } from '../cluster/RedisCluster.js';
 import { GatewayRegistrar, gatewayIdProblem } from '../distributed/GatewayRegistry.js';
+import { newEpoch, watchGatewayLiveness } from '../distributed/gatewayLiveness.js';
 import { createRemoteServices } from '../distributed/RemoteServices.js';
 import { SERVICE_KINDS, SERVICE_NAMES } from '../distributed/serviceProto.js';
 import { ChatServer } from '../server/ChatServer.js';
@@ -83,6 +84,7 @@ async function serve(config: ServerConfig, gateway: GatewayFlags, logger: Logger
   const cluster = new RedisCluster({
     url: config.redis!,
     serverId,
+    epoch: newEpoch(),
     prefix: config.redisPrefix,
     onServerGone: (id) => services.users.resetServer(id),
     log: (level, message) => logger.log(level, message),
@@ -135,12 +137,21 @@ async function serve(config: ServerConfig, gateway: GatewayFlags, logger: Logger
     port: client.port,
     connections: () => server.connectionCount,
     reportIntervalMs: gateway.reportIntervalMs,
+    epoch: () => cluster.epoch,
     onError: (error) => logger.log('warn', `gateway registration: ${describe(error)}`),
+  });
+  const liveness = watchGatewayLiveness({
+    session: registrySession,
+    root: gateway.registryRoot,
+    cluster,
+    channel,
+    log: (level, message) => logger.log(level, message),
   });
   try {
     await registrar.start(gateway.waitMs);
   } catch (error) {
     process.stderr.write(`chat-gateway: cannot register in ZooKeeper: ${describe(error)}\n`);
+    liveness.close();
     await registrySession.close();
     await server.stop();
     await cluster.stop();
@@ -153,6 +164,7 @@ async function serve(config: ServerConfig, gateway: GatewayFlags, logger: Logger
       endpoint = await startMetricsEndpoint(metrics, config.metricsHost, config.metricsPort);
     } catch (error) {
       process.stderr.write(`chat-gateway: cannot serve metrics: ${describe(error)}\n`);
+      liveness.close();
       await registrar.stop();
       await registrySession.close();
       await server.stop();
@@ -172,7 +184,10 @@ async function serve(config: ServerConfig, gateway: GatewayFlags, logger: Logger
     redis: withoutPassword(config.redis!),
   });
   return untilSignal(logger, async () => {
-    // Unlisted first, so that discovering clients stop choosing this gateway while it drains.
+    // Fenced by ourselves, so the survivors that see us leave do not judge our users offline
+    // while we log them out; then unlisted, so that discovering clients stop choosing us.
+    liveness.close();
+    await cluster.retire();
     await registrar.stop();
     await server.stop();
     await registrySession.close();

@@ -54,6 +54,7 @@ async function serve(config: ServiceConfig, logger: Logger): Promise<number> {
     port: config.port,
     zookeeper: config.zookeeper,
     registryRoot: config.registryRoot,
+    zkSessionTimeoutMs: config.zkSessionTimeoutMs,
     name: 'chat-service',
     onError: (error) => logger.log('warn', `rpc: ${error.message}`),
   });

@@ -7,8 +7,15 @@ import { type PushNotification, RedisPushPublisher } from './RedisPushPublisher.
 export interface RedisClusterOptions {
   /** redis://host:port[/db] */
   url: string;
-  /** This server's unique name; its channel and the value of its presence keys. */
+  /** This server's unique name; its channel, and the value of its presence keys (with the epoch). */
   serverId: string;
+  /**
+   * This incarnation of the server (the distributed gateway: one per ZooKeeper session). Presence
+   * values are `serverId|epoch`; `serverGone(id, epoch)` releases exactly one incarnation's keys
+   * and fences it, so a gateway that was cut off and comes back cannot keep claiming them.
+   * Default '' (chat-server's cluster: the 15 s heartbeat sweep only).
+   */
+  epoch?: string;
   /** Key and channel prefix, so several clusters (or test runs) can share one Redis. Default 'chat'. */
   prefix?: string;
   /** Presence key lifetime; a crashed server's users are free again after this. Default 15 000 ms. */
@@ -24,14 +31,49 @@ export interface RedisClusterOptions {
   log: (level: 'info' | 'warn', message: string) => void;
 }
 
-/** Sets a presence key only while it is ours or free (gone after expiry or a Redis restart). */
-const kRefreshScript = `
+/**
+ * Sets a presence key while it is free (gone after expiry or a Redis restart), ours, or left by
+ * an earlier incarnation of this server id (killed, restarted with the same --server-id), and
+ * records the user in this incarnation's member set. -1 when this incarnation is fenced.
+ * KEYS: presence key, member set, fence key. ARGV: value, ttl ms, "serverId|", user id.
+ */
+const kClaimScript = `
+if redis.call('EXISTS', KEYS[3]) == 1 then return -1 end
 local v = redis.call('GET', KEYS[1])
-if v == false or v == ARGV[1] then
+if v == false or v == ARGV[1] or string.sub(v, 1, #ARGV[3]) == ARGV[3] then
   redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  redis.call('SADD', KEYS[2], ARGV[4])
+  redis.call('PEXPIRE', KEYS[2], 2 * tonumber(ARGV[2]))
   return 1
 end
 return 0`;
+
+/**
+ * Fences one incarnation (`serverId|epoch`) and deletes the presence keys it still holds, in one
+ * step. Returns the number released, or -1 when it was fenced already (by another survivor, or
+ * by itself at a clean stop): exactly one caller cleans up after it. ARGV[4] (mode): 'survivor'
+ * as said; 'own' (the incarnation itself, stopping) releases even when fenced already; 'release'
+ * (a server without epochs: a fence would lock its next run out) releases and sets no fence.
+ * KEYS: fence key, member set. ARGV: value, presence key prefix, fence lifetime (s), mode.
+ */
+const kFenceScript = `
+if ARGV[4] ~= 'release' then
+  local first = redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[3])
+  if not first and ARGV[4] ~= 'own' then return -1 end
+end
+local n = 0
+for _, u in ipairs(redis.call('SMEMBERS', KEYS[2])) do
+  local k = ARGV[2] .. u
+  if redis.call('GET', k) == ARGV[1] then
+    redis.call('DEL', k)
+    n = n + 1
+  end
+end
+redis.call('DEL', KEYS[2])
+return n`;
+
+/** A fence outlives any cut-off incarnation: it gets a new epoch with its next ZooKeeper session. */
+const kFenceSeconds = 24 * 3600;
 
 /**
  * Heartbeat and sweep, atomically: stamps this server in the `servers` sorted set with Redis's
@@ -46,8 +88,9 @@ local dead = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[2]
 for _, id in ipairs(dead) do redis.call('ZREM', KEYS[1], id) end
 return dead`;
 
-/** Deletes a presence key only if it is still ours. */
+/** Deletes a presence key only if it is still ours. KEYS: presence key, member set. ARGV: value, user. */
 const kReleaseScript = `
+redis.call('SREM', KEYS[2], ARGV[2])
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0`;
 
@@ -68,6 +111,9 @@ export class RedisCluster implements Presence, DeliveryRouter {
   private readonly channel: string;
   private timers: NodeJS.Timeout[] = [];
   private subscribedOnce = false;
+  private epochValue: string;
+  /** retire() ran: our own fence is expected, not news. */
+  private retired = false;
   /** Deliveries for other servers go to their channels. */
   private readonly publisher: RedisPushPublisher;
 
@@ -75,6 +121,7 @@ export class RedisCluster implements Presence, DeliveryRouter {
     this.prefix = options.prefix ?? 'chat';
     this.ttlMs = options.presenceTtlMs ?? 15_000;
     this.channel = `${this.prefix}:server:${options.serverId}`;
+    this.epochValue = options.epoch ?? '';
     const common = {
       lazyConnect: true,
       maxRetriesPerRequest: 1,
@@ -110,18 +157,25 @@ export class RedisCluster implements Presence, DeliveryRouter {
     this.subscribedOnce = true;
     await this.refresh();
     this.timers.push(setInterval(() => void this.refresh(), Math.max(1000, this.ttlMs / 3)));
-    this.timers.push(setInterval(() => this.repairAll(), this.options.repairIntervalMs ?? 30_000));
+    this.timers.push(setInterval(() => this.repair(), this.options.repairIntervalMs ?? 30_000));
     for (const timer of this.timers) timer.unref();
+  }
+
+  /** The current incarnation (see `epoch`); written in the gateway's registry record. */
+  get epoch(): string {
+    return this.epochValue;
   }
 
   async stop(): Promise<void> {
     for (const timer of this.timers) clearInterval(timer);
     this.timers = [];
-    const mine = [...this.sessions.keys()];
     this.sessions.clear();
     try {
+      // Fenced by ourselves: our keys go now, and the survivors that see us leave the registry
+      // have nothing to clean up (our users were logged out by the server's stop). Without an
+      // epoch (chat-server) the next run has the same value: release only.
       await Promise.all([
-        ...mine.map((u) => this.commands.eval(kReleaseScript, 1, this.key(u), this.options.serverId)),
+        this.fence(this.options.serverId, this.epochValue, this.epochValue === '' ? 'release' : 'own'),
         this.commands.zrem(this.serversKey, this.options.serverId),
       ]);
     } catch {
@@ -135,6 +189,114 @@ export class RedisCluster implements Presence, DeliveryRouter {
     return `${this.prefix}:presence:${userId}`;
   }
 
+  private get value(): string {
+    return `${this.options.serverId}|${this.epochValue}`;
+  }
+
+  private membersKey(value: string): string {
+    return `${this.prefix}:members:${value}`;
+  }
+
+  private fenceKey(value: string): string {
+    return `${this.prefix}:fenced:${value}`;
+  }
+
+  private claimArgs(userId: number): (string | number)[] {
+    const value = this.value;
+    return [
+      this.key(userId),
+      this.membersKey(value),
+      this.fenceKey(value),
+      value,
+      this.ttlMs,
+      `${this.options.serverId}|`,
+      userId,
+    ];
+  }
+
+  /** Fences one incarnation and deletes its keys; the number released, -1 if fenced already. */
+  private async fence(
+    serverId: string,
+    epoch: string,
+    mode: 'survivor' | 'own' | 'release' = 'survivor',
+  ): Promise<number> {
+    const value = `${serverId}|${epoch}`;
+    const released = await this.commands.eval(
+      kFenceScript,
+      2,
+      this.fenceKey(value),
+      this.membersKey(value),
+      value,
+      `${this.prefix}:presence:`,
+      kFenceSeconds,
+      mode,
+    );
+    return Number(released);
+  }
+
+  /**
+   * A clean stop begins: fence this incarnation first, so that the survivors that see it leave the
+   * registry do not clean up after it (mark its still-connected users offline); it logs its users
+   * out itself and releases what is left in `stop()`. Claims fail from now on.
+   */
+  async retire(): Promise<void> {
+    this.retired = true;
+    if (this.epochValue === '') return; // nobody fences an incarnation without an epoch
+    const value = this.value;
+    try {
+      await this.commands.set(this.fenceKey(value), '1', 'EX', kFenceSeconds, 'NX');
+    } catch (error) {
+      this.options.log('warn', `cannot fence ${value} before stopping: ${describe(error)}`);
+    }
+  }
+
+  /**
+   * Another server's incarnation is gone (its registry node left ZooKeeper: it died, stopped, or
+   * lost its session). Its users are free at once; the one caller that fenced it also runs
+   * `onServerGone` (store cleanup) unless `cleanStore` is false (a newer incarnation of the same
+   * id is running). Safe to call from every survivor.
+   */
+  async serverGone(serverId: string, epoch: string, cleanStore = true): Promise<void> {
+    const own = serverId === this.options.serverId;
+    if (own && epoch === this.epochValue) return;
+    // An earlier incarnation of ours (our session expired): its keys go, but the users the store
+    // shows on our id are ours now.
+    if (own) cleanStore = false;
+    let released: number;
+    try {
+      released = await this.fence(serverId, epoch);
+    } catch (error) {
+      this.options.log('warn', `cannot release the users of ${serverId}: ${describe(error)}`);
+      return;
+    }
+    if (released < 0) return;
+    this.options.log('warn', `server ${serverId}|${epoch} is gone; ${released} of its users are free`);
+    if (!cleanStore) return;
+    await this.options.onServerGone?.(serverId).catch((error: unknown) => {
+      this.options.log('warn', `cleanup after server ${serverId} failed: ${describe(error)}`);
+    });
+  }
+
+  /**
+   * This incarnation is over (its ZooKeeper session expired, or Redis says it was fenced): every
+   * local session is closed — its users log in again, through us or another gateway — and later
+   * claims use `nextEpoch`.
+   */
+  dropAll(why: string, nextEpoch?: string): void {
+    if (nextEpoch !== undefined) this.epochValue = nextEpoch;
+    if (this.sessions.size > 0) this.options.log('warn', `${why}; closing ${this.sessions.size} sessions`);
+    // Forgotten now: this incarnation holds nobody any more (its keys are released by whoever
+    // fenced it, or taken over by our next epoch), and their pushes must not be offered here.
+    const sessions = [...this.sessions.values()];
+    this.sessions.clear();
+    for (const session of sessions) session.transport.close();
+  }
+
+  private onFenced(): void {
+    if (this.retired) return;
+    this.dropAll(`this server (${this.value}) was fenced: another server released its users`);
+  }
+
   /** Sorted set of live servers, scored by their last heartbeat (Redis time, ms). */
   private get serversKey(): string {
     return `${this.prefix}:servers`;
@@ -146,13 +308,8 @@ export class RedisCluster implements Presence, DeliveryRouter {
     if (this.sessions.has(userId)) return false;
     // Free, or held under our own id by no local session: a key left by this server's previous
     // run (killed, restarted with the same --server-id) does not lock its users out for a TTL.
-    const ok = await this.commands.eval(
-      kRefreshScript,
-      1,
-      this.key(userId),
-      this.options.serverId,
-      this.ttlMs,
-    );
+    const ok = await this.commands.eval(kClaimScript, 3, ...this.claimArgs(userId));
+    if (ok === -1) this.onFenced();
     if (ok !== 1 || this.sessions.has(userId)) return false;
     this.sessions.set(userId, session);
     return true;
@@ -162,7 +319,8 @@ export class RedisCluster implements Presence, DeliveryRouter {
     if (this.sessions.get(userId) !== session) return;
     this.sessions.delete(userId);
     try {
-      await this.commands.eval(kReleaseScript, 1, this.key(userId), this.options.serverId);
+      const value = this.value;
+      await this.commands.eval(kReleaseScript, 2, this.key(userId), this.membersKey(value), value, userId);
     } catch (error) {
       this.options.log('warn', `presence release of ${userId} failed (it will expire): ${describe(error)}`);
     }
@@ -202,7 +360,7 @@ export class RedisCluster implements Presence, DeliveryRouter {
   private async resync(why: string): Promise<void> {
     this.options.log('info', `${why}; restoring presence and re-reading inboxes of online users`);
     await this.refresh();
-    this.repairAll();
+    this.repair();
   }
 
   /** Heartbeat (and the sweep of dead servers), then our presence keys. */
@@ -212,10 +370,12 @@ export class RedisCluster implements Presence, DeliveryRouter {
     if (entries.length === 0) return;
     try {
       const pipeline = this.commands.pipeline();
-      for (const [userId] of entries) {
-        pipeline.eval(kRefreshScript, 1, this.key(userId), this.options.serverId, this.ttlMs);
-      }
+      for (const [userId] of entries) pipeline.eval(kClaimScript, 3, ...this.claimArgs(userId));
       const results = (await pipeline.exec()) ?? [];
+      if (results.some(([error, kept]) => error === null && kept === -1)) {
+        this.onFenced();
+        return;
+      }
       results.forEach(([error, kept], i) => {
         const [userId, session] = entries[i]!;
         if (error === null && kept === 0 && this.sessions.get(userId) === session) {
@@ -255,7 +415,12 @@ export class RedisCluster implements Presence, DeliveryRouter {
     }
   }
 
-  private repairAll(): void {
+  /**
+   * Re-reads every local user's inbox from the store and pushes what they have not been sent:
+   * after a lost notification path, or when a node that committed messages died before
+   * announcing them.
+   */
+  repair(): void {
     for (const session of this.sessions.values()) void session.inbox?.catchUp();
   }
 }

@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { Delivery } from '../service/DeliveryRouter.js';
+import { serverOfPresence } from './presenceValue.js';
 
 /** What goes on a server's channel: user id and the push for that user. */
 export interface PushNotification {
@@ -15,7 +16,7 @@ export interface RedisPushPublisherOptions {
 
 /**
  * Routes pushes to the server holding each recipient: looks the recipients' presence keys up
- * (`PREFIX:presence:USER` → server id) and publishes on that server's channel only
+ * (`PREFIX:presence:USER` → `serverId|epoch`) and publishes on that server's channel only
  * (`PREFIX:server:ID`), never a broadcast. Deliveries of one loop turn go out together: one
  * MGET and one PUBLISH per server. Used by RedisCluster for recipients on other servers, and
  * by the message service of the distributed deployment for every recipient.
@@ -48,8 +49,9 @@ export class RedisPushPublisher {
       const servers = await this.redis.mget(batch.map(({ d }) => `${prefix}:presence:${d.userId}`));
       const byServer = new Map<string, PushNotification[]>();
       batch.forEach(({ d, except }, i) => {
-        const server = servers[i];
-        if (server === null || server === undefined) return; // offline: the inbox has it for the next login
+        const holder = servers[i];
+        if (holder === null || holder === undefined) return; // offline: the inbox has it for the next login
+        const server = serverOfPresence(holder);
         if (server === except) return; // the message's own server pushed it already
         const list = byServer.get(server);
         if (list === undefined) byServer.set(server, [{ u: d.userId, p: d.push }]);

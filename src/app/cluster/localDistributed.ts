@@ -24,6 +24,17 @@ export interface LocalDistributedOptions {
   onOutput?: (name: string, line: string) => void;
   /** More chat-gateway flags for every gateway (e.g. `['--rate', '1000000']`). */
   extraGatewayArgs?: readonly string[];
+  /** Processes serving user, friend and group (each all three). Default 1. */
+  userNodes?: number;
+  /** ZooKeeper's tick (sessions may last 2 to 20 ticks). Default 2000 ms. */
+  zookeeperTickMs?: number;
+  /** `--zk-session-timeout` of every gateway and service: how long a killed one stays listed. */
+  zkSessionTimeoutMs?: number;
+}
+
+interface Spec {
+  name: string;
+  args: string[];
 }
 
 export interface LocalDistributed {
@@ -34,6 +45,11 @@ export interface LocalDistributed {
   readonly zookeeper: string;
   /** The ZooKeeper servers, to stop and start one by one. */
   readonly zookeeperServers: LocalZooKeeper;
+  /**
+   * Starts gateway or service `index` again with its original flags, once its process has
+   * exited (after a kill or a stop); replaces its entry (a gateway on port 0 gets a new port).
+   */
+  respawn(kind: 'gateway' | 'service', index: number): Promise<ServerProcess>;
   stop(): Promise<void>;
 }
 
@@ -51,12 +67,25 @@ export async function startLocalDistributed(options: LocalDistributedOptions): P
     ...(options.zookeeperPort === 0
       ? {}
       : { ports: Array.from({ length: nodes }, (_, i) => options.zookeeperPort + i) }),
+    ...(options.zookeeperTickMs === undefined ? {} : { tickMs: options.zookeeperTickMs }),
   });
   const zookeeper = zk.connectString;
   const services: ServerProcess[] = [];
   const gateways: ServerProcess[] = [];
   let nginx: RunningNginx | null = null;
   const common = ['--zookeeper', zookeeper, '--redis', options.redis, '--redis-prefix', options.redisPrefix];
+  if (options.zkSessionTimeoutMs !== undefined)
+    common.push('--zk-session-timeout', String(options.zkSessionTimeoutMs));
+  /** How each process was started, for respawn. */
+  const specs = { gateway: [] as Spec[], service: [] as Spec[] };
+  const spawnOne = async (kind: 'gateway' | 'service', index: number): Promise<ServerProcess> => {
+    const spec = specs[kind][index]!;
+    const bin = kind === 'gateway' ? chatGatewayBin() : chatServiceBin();
+    const started = await spawnChatServer(spec.args, (line) => options.onOutput?.(spec.name, line), bin);
+    const entry = { ...started, index };
+    (kind === 'gateway' ? gateways : services)[index] = entry;
+    return entry;
+  };
   const stopAll = async (signal: NodeJS.Signals): Promise<void> => {
     await nginx?.stop();
     await Promise.all(gateways.map((g) => stopProcess(g.process, signal)));
@@ -64,12 +93,17 @@ export async function startLocalDistributed(options: LocalDistributedOptions): P
     await zk.stop({ hard: signal === 'SIGKILL' });
   };
   try {
-    const lists = ['user,friend,group', ...Array.from({ length: options.messageNodes }, () => 'message')];
+    const userNodes = options.userNodes ?? 1;
+    const lists = [
+      ...Array.from({ length: userNodes }, () => 'user,friend,group'),
+      ...Array.from({ length: options.messageNodes }, () => 'message'),
+    ];
     for (const [i, list] of lists.entries()) {
-      const name = i === 0 ? 'users' : `message-${i}`;
+      const name =
+        i < userNodes ? (userNodes === 1 ? 'users' : `users-${i}`) : `message-${i - userNodes + 1}`;
       const args = ['--services', list, '--db', options.db, '--log-level', options.logLevel, ...common];
-      const started = await spawnChatServer(args, (line) => options.onOutput?.(name, line), chatServiceBin());
-      services.push({ ...started, index: i });
+      specs.service.push({ name, args });
+      await spawnOne('service', i);
     }
     for (let i = 0; i < options.gateways; i++) {
       const direct = !options.nginx && i === 0;
@@ -83,13 +117,10 @@ export async function startLocalDistributed(options: LocalDistributedOptions): P
         '--log-level',
         options.logLevel,
         ...common,
+        ...(options.extraGatewayArgs ?? []),
       ];
-      const started = await spawnChatServer(
-        args,
-        (line) => options.onOutput?.(`gateway-${i}`, line),
-        chatGatewayBin(),
-      );
-      gateways.push({ ...started, index: i });
+      specs.gateway.push({ name: `gateway-${i}`, args });
+      await spawnOne('gateway', i);
     }
     if (options.nginx) {
       nginx = await startNginx({
@@ -109,6 +140,13 @@ export async function startLocalDistributed(options: LocalDistributedOptions): P
     services,
     zookeeper,
     zookeeperServers: zk,
+    respawn: (kind, index) => {
+      const old = (kind === 'gateway' ? gateways : services)[index];
+      if (old === undefined || (old.process.exitCode === null && old.process.signalCode === null)) {
+        return Promise.reject(new Error(`${kind} ${index} is not a stopped process`));
+      }
+      return spawnOne(kind, index);
+    },
     stop: () => stopAll('SIGTERM'),
   };
 }

@@ -23,6 +23,8 @@ export interface GatewayRecord {
   /** Epoch ms of that report (a report is written only when the count changed). */
   updatedAt: number;
   pid: number;
+  /** The incarnation whose presence keys this gateway holds (RedisCluster's epoch); '' if none. */
+  epoch: string;
 }
 
 export function gatewaysPath(root: string): string {
@@ -66,6 +68,7 @@ export function decodeGateway(key: string, data: globalThis.Buffer): GatewayReco
     connections: n(r.connections),
     updatedAt: n(r.updatedAt),
     pid: n(r.pid),
+    epoch: typeof r.epoch === 'string' ? r.epoch : '',
   };
 }
 
@@ -83,6 +86,8 @@ export interface GatewayRegistrarOptions {
   connections: () => number;
   /** Shortest time between two reports of the count. Default 1000 ms. */
   reportIntervalMs?: number;
+  /** The current presence epoch, written in every record. Default ''. */
+  epoch?: () => string;
   /** A registration or report failed (it is retried). */
   onError?: (error: unknown) => void;
 }
@@ -151,6 +156,7 @@ export class GatewayRegistrar {
       connections,
       updatedAt: Date.now(),
       pid: process.pid,
+      epoch: this.options.epoch?.() ?? '',
     };
   }
 

@@ -6,6 +6,8 @@ export interface ServiceConfig {
   services: ServiceKind[];
   zookeeper: string;
   registryRoot: string;
+  /** Session of the registration: how long a dead node stays listed. */
+  zkSessionTimeoutMs: number;
   db: string | undefined;
   redis: string | undefined;
   redisPrefix: string;
@@ -28,6 +30,8 @@ Options:
   --services LIST        comma-separated: user,friend,group,message (or all)   (required)
   --zookeeper HOSTS      ZooKeeper connect string, HOST:PORT[,HOST:PORT…]      (required)
   --registry-root PATH   registry root of the unit's providers                 (/mprpc)
+  --zk-session-timeout MS
+                         ZooKeeper session: how long a killed node stays listed (4000)
   --db URL               store: SQLite path or mysql://user:pass@host:port/db  (./data/chat.db)
                          (with more than one process, every one must reach the same store: MySQL)
   --redis URL            redis://host:port: the message service routes pushes to the gateway
@@ -53,6 +57,7 @@ const kFlags = [
   '--services',
   '--zookeeper',
   '--registry-root',
+  '--zk-session-timeout',
   '--db',
   '--redis',
   '--redis-prefix',
@@ -99,6 +104,10 @@ export function parseServiceArgs(argv: readonly string[]): ParsedServiceArgs {
   if (redis !== undefined && !/^rediss?:\/\//.test(redis)) return { error: `--redis must be a redis:// URL` };
   const port = Number(values.get('--port') ?? '0');
   if (!Number.isInteger(port) || port < 0 || port > 65535) return { error: `bad --port` };
+  const zkSessionTimeoutMs = Number(values.get('--zk-session-timeout') ?? '4000');
+  if (!Number.isInteger(zkSessionTimeoutMs) || zkSessionTimeoutMs <= 0) {
+    return { error: 'bad --zk-session-timeout (a positive number of ms)' };
+  }
   const logLevel = values.get('--log-level') ?? 'info';
   if (!isLogLevel(logLevel)) return { error: `unknown log level '${logLevel}'` };
   const logFormat = values.get('--log-format') ?? 'text';
@@ -112,6 +121,7 @@ export function parseServiceArgs(argv: readonly string[]): ParsedServiceArgs {
       services,
       zookeeper,
       registryRoot: values.get('--registry-root') ?? '/mprpc',
+      zkSessionTimeoutMs,
       db: values.get('--db'),
       redis,
       redisPrefix: values.get('--redis-prefix') ?? 'chat',

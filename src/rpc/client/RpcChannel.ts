@@ -98,6 +98,7 @@ export class RpcChannel implements RpcCaller, ConnectionOwner {
   private readonly unlistedGraceMs: number;
   private pending = 0;
   private closed = false;
+  private readonly lostListeners: ((providerKey: string) => void)[] = [];
 
   constructor(options: RpcChannelOptions) {
     this.loop = options.loop ?? EventLoop.default();
@@ -220,6 +221,19 @@ export class RpcChannel implements RpcCaller, ConnectionOwner {
     }));
   }
 
+  /**
+   * Calls `listener` with a provider's "host:port" when our connection to it is lost or drained,
+   * or when it leaves the registry: work it committed may not have been announced by it (its
+   * owner may want to re-read what it depends on).
+   */
+  onProviderLost(listener: (providerKey: string) => void): void {
+    this.lostListeners.push(listener);
+  }
+
+  private providerLost(key: string): void {
+    for (const listener of this.lostListeners) listener(key);
+  }
+
   /** Fails every pending call with CANCELLED and closes connections and the ZooKeeper session. */
   async close(): Promise<void> {
     if (this.closed) return;
@@ -260,8 +274,10 @@ export class RpcChannel implements RpcCaller, ConnectionOwner {
       ep.markUp();
     } else if (conn.state === 'draining' || conn.state === 'closed') {
       ep.connection = null;
-      if (!this.closed && (error !== null || conn.state === 'draining'))
+      if (!this.closed && (error !== null || conn.state === 'draining')) {
         ep.markDown(performance.now(), this.backoff);
+        this.providerLost(conn.key);
+      }
     }
   }
 
@@ -389,7 +405,9 @@ export class RpcChannel implements RpcCaller, ConnectionOwner {
     const until = performance.now() + this.unlistedGraceMs;
     route.unlisted = route.unlisted.filter((u) => !listed.has(u.ep));
     for (const ep of previous) {
-      if (!listed.has(ep) && ep.connection?.state === 'ready') route.unlisted.push({ ep, until });
+      if (listed.has(ep)) continue;
+      if (ep.connection?.state === 'ready') route.unlisted.push({ ep, until });
+      this.providerLost(ep.key);
     }
     route.known = true;
     const waiting = route.waiting;

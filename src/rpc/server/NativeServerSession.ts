@@ -54,6 +54,7 @@ export class NativeServerSession implements CallSink {
   private inFlight = 0;
   private pausedForCalls = false;
   private pausedForOutput = false;
+  /** GOAWAY sent: the caller sends nothing new, and closes once answered. */
   private draining = false;
   private closed = false;
 
@@ -77,13 +78,21 @@ export class NativeServerSession implements CallSink {
     this.drainInput(input);
   }
 
-  /** Tells the caller to send no new calls here; closes once the calls in flight are answered. */
+  /**
+   * Tells the caller to send no new calls here. Calls it sent before it read the GOAWAY are still
+   * run and answered: the caller closes the connection once its last call is answered (the
+   * provider's grace period bounds a caller that does not).
+   */
   goAway(reason: string): void {
     if (this.draining || this.closed) return;
     this.draining = true;
     writeStatusFrame(this.out, FrameKind.GOAWAY, 0, WireStatus.UNAVAILABLE, reason);
     this.out.flush();
-    if (this.inFlight === 0) this.conn.shutdown();
+  }
+
+  /** The connection is still open (the caller has not closed it yet). */
+  get open(): boolean {
+    return !this.closed;
   }
 
   /** The connection went down: answers still running are dropped. */
@@ -167,10 +176,6 @@ export class NativeServerSession implements CallSink {
     }
     if (meta.kind !== FrameKind.REQUEST) return; // nothing else is sent to a provider (yet): ignore
     const callId = meta.callId;
-    if (this.draining) {
-      this.reject(callId, WireStatus.UNAVAILABLE, 'provider is shutting down; call not run');
-      return;
-    }
     let entry = this.lastEntry;
     const last = this.lastNames;
     if (
@@ -257,7 +262,6 @@ export class NativeServerSession implements CallSink {
       this.pausedForCalls = false;
       this.conn.loop.queueInLoop(this.resume);
     }
-    if (this.draining && this.inFlight === 0) this.conn.loop.queueInLoop(this.closeDrained);
     // The caller gave up at its deadline (which is never later than ours): skip the bytes.
     if (call.deadline === Number.POSITIVE_INFINITY) return true;
     return (this.inBatch ? this.batchNow : performance.now()) <= call.deadline;
@@ -283,11 +287,6 @@ export class NativeServerSession implements CallSink {
     if (this.closed || this.pausedForCalls || this.pausedForOutput) return;
     this.conn.startRead();
     this.drainInput(this.conn.inputBuffer);
-  };
-
-  private readonly closeDrained = (): void => {
-    this.out.flush();
-    this.conn.shutdown();
   };
 
   private protocolError(reason: string): void {

@@ -178,7 +178,8 @@ export class RpcProvider {
 
   /**
    * Leaves the registry first (so consumers stop choosing us), tells native callers to send no
-   * more calls (GOAWAY), lets running calls finish for up to `graceMs`, then closes.
+   * more calls (GOAWAY), runs every call they sent before they read it and waits for them to
+   * close their connections, for up to `graceMs`; then closes what is left.
    */
   async stop(options: { graceMs?: number } = {}): Promise<void> {
     if (this.state === 'stopping' || this.state === 'stopped') return;
@@ -190,11 +191,22 @@ export class RpcProvider {
     for (const session of this.sessions.values()) {
       if (session instanceof NativeServerSession) session.goAway('provider is shutting down');
     }
-    // Answers to running calls must go out before the connections are half-closed.
-    while (this.stats.inFlight > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 5));
+    // Answers to running calls must go out before the connections are half-closed, and calls
+    // still on the wire when the GOAWAY left must find the connection open: a native caller
+    // closes it itself once its last call is answered.
+    while ((this.stats.inFlight > 0 || this.nativeCallersLeft()) && Date.now() < until) {
+      await new Promise((r) => setTimeout(r, 5));
+    }
     await this.server.stop({ graceMs: Math.max(0, until - Date.now()) });
     await listenerClosed;
     this.state = 'stopped';
+  }
+
+  private nativeCallersLeft(): boolean {
+    for (const session of this.sessions.values()) {
+      if (session instanceof NativeServerSession && session.open) return true;
+    }
+    return false;
   }
 
   private report(error: unknown): void {
