@@ -7,8 +7,7 @@
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { RedisCluster } from '../../src/app/cluster/RedisCluster.js';
-import { ChatSession, type SessionTransport } from '../../src/app/service/ChatSession.js';
-import { RateLimiter } from '../../src/app/service/RateLimiter.js';
+import { recordingSession } from '../helpers/recordingSession.js';
 import { TEST_REDIS, uniquePrefix, waitUntil } from './support.js';
 
 const redis = new Redis(TEST_REDIS, { maxRetriesPerRequest: 2 });
@@ -21,23 +20,6 @@ afterEach(async () => {
 afterAll(() => {
   redis.disconnect();
 });
-
-/** A session whose transport records being closed. */
-function session(): ChatSession & { closedByServer: () => boolean } {
-  let closed = false;
-  const transport: SessionTransport = {
-    kind: 'json',
-    peer: 'test',
-    send: () => {},
-    close: () => {
-      closed = true;
-    },
-    pauseInput: () => {},
-    resumeInput: () => {},
-  };
-  const s = new ChatSession(transport, () => undefined, new RateLimiter(100, 100));
-  return Object.assign(s, { closedByServer: () => closed });
-}
 
 async function gateway(
   prefix: string,
@@ -70,31 +52,31 @@ describe('presence fencing', () => {
     const dead = await gateway(prefix, 'g1', 'e1');
     const a = await gateway(prefix, 'g2', 'x', goneA);
     const b = await gateway(prefix, 'g3', 'y', goneB);
-    const held = [session(), session()];
+    const held = [recordingSession(), recordingSession()];
     expect(await dead.claim(101, held[0]!)).toBe(true);
     expect(await dead.claim(102, held[1]!)).toBe(true);
     expect(await redis.get(`${prefix}:presence:101`)).toBe('g1|e1');
     // Still held: nobody else may log these users in.
-    expect(await a.claim(101, session())).toBe(false);
+    expect(await a.claim(101, recordingSession())).toBe(false);
 
     // Both survivors see g1's registry node go; exactly one cleans up (the store reset).
     await Promise.all([a.serverGone('g1', 'e1'), b.serverGone('g1', 'e1')]);
     expect([...goneA, ...goneB]).toEqual(['g1']);
     expect(await redis.get(`${prefix}:presence:101`)).toBeNull();
-    expect(await a.claim(101, session())).toBe(true);
+    expect(await a.claim(101, recordingSession())).toBe(true);
     expect(await redis.get(`${prefix}:presence:101`)).toBe('g2|x');
 
     // g1 was only cut off: it finds out at its next claim and closes every local session.
-    expect(await dead.claim(103, session())).toBe(false);
+    expect(await dead.claim(103, recordingSession())).toBe(false);
     expect(held.map((s) => s.closedByServer())).toEqual([true, true]);
     expect(await redis.get(`${prefix}:presence:103`)).toBeNull();
     // ...and it never takes back a released user.
-    expect(await dead.claim(102, session())).toBe(false);
+    expect(await dead.claim(102, recordingSession())).toBe(false);
     expect(await redis.get(`${prefix}:presence:102`)).toBeNull();
 
     // With a new epoch (its next ZooKeeper session) it serves again.
     dead.dropAll('new session', 'e2');
-    expect(await dead.claim(102, session())).toBe(true);
+    expect(await dead.claim(102, recordingSession())).toBe(true);
     expect(await redis.get(`${prefix}:presence:102`)).toBe('g1|e2');
   });
 
@@ -103,7 +85,7 @@ describe('presence fencing', () => {
     // 3 s TTL: refreshed every second.
     const cut = await gateway(prefix, 'g1', 'e1', [], 3000);
     const survivor = await gateway(prefix, 'g2', 'x');
-    const held = session();
+    const held = recordingSession();
     expect(await cut.claim(7, held)).toBe(true);
     await survivor.serverGone('g1', 'e1');
     await waitUntil(() => held.closedByServer(), 'the fenced gateway to close its session', 5000);
@@ -113,12 +95,12 @@ describe('presence fencing', () => {
     const prefix = uniquePrefix('fence');
     const gone: string[] = [];
     const old = await gateway(prefix, 'g1', 'old');
-    expect(await old.claim(5, session())).toBe(true);
+    expect(await old.claim(5, recordingSession())).toBe(true);
     // Restarted with the same id (a new epoch) before the old session timed out: it takes the
     // old run's key over, and gets a new user.
     const restarted = await gateway(prefix, 'g1', 'new');
-    expect(await restarted.claim(5, session())).toBe(true);
-    expect(await restarted.claim(6, session())).toBe(true);
+    expect(await restarted.claim(5, recordingSession())).toBe(true);
+    expect(await restarted.claim(6, recordingSession())).toBe(true);
     const survivor = await gateway(prefix, 'g2', 'x', gone);
     await survivor.serverGone('g1', 'old');
     expect(await redis.mget(`${prefix}:presence:5`, `${prefix}:presence:6`)).toEqual(['g1|new', 'g1|new']);
@@ -128,10 +110,10 @@ describe('presence fencing', () => {
     const prefix = uniquePrefix('fence');
     const gone: string[] = [];
     const g = await gateway(prefix, 'g1', 'old', gone);
-    expect(await g.claim(11, session())).toBe(true);
+    expect(await g.claim(11, recordingSession())).toBe(true);
     // Its session expired: sessions dropped, new epoch; a user logs in again at once.
     g.dropAll('session expired', 'new');
-    expect(await g.claim(12, session())).toBe(true);
+    expect(await g.claim(12, recordingSession())).toBe(true);
     // Its own directory then reports the old node removed.
     await g.serverGone('g1', 'old');
     expect(await redis.mget(`${prefix}:presence:11`, `${prefix}:presence:12`)).toEqual([null, 'g1|new']);
@@ -141,12 +123,12 @@ describe('presence fencing', () => {
   it('without epochs (chat-server’s cluster), a clean stop releases its users and the same id serves again', async () => {
     const prefix = uniquePrefix('fence');
     const first = await gateway(prefix, 'server-0', undefined);
-    expect(await first.claim(3, session())).toBe(true);
+    expect(await first.claim(3, recordingSession())).toBe(true);
     running.splice(running.indexOf(first), 1);
     await first.stop();
     expect(await redis.get(`${prefix}:presence:3`)).toBeNull();
     const again = await gateway(prefix, 'server-0', undefined);
-    expect(await again.claim(3, session())).toBe(true);
+    expect(await again.claim(3, recordingSession())).toBe(true);
     expect(await redis.get(`${prefix}:presence:3`)).toBe('server-0|');
   });
 
@@ -155,7 +137,7 @@ describe('presence fencing', () => {
     const gone: string[] = [];
     const leaving = await gateway(prefix, 'g1', 'e1');
     const survivor = await gateway(prefix, 'g2', 'x', gone);
-    expect(await leaving.claim(9, session())).toBe(true);
+    expect(await leaving.claim(9, recordingSession())).toBe(true);
     await leaving.retire();
     await survivor.serverGone('g1', 'e1');
     expect(gone).toEqual([]);

@@ -11,11 +11,10 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { RedisCluster } from '../../src/app/cluster/RedisCluster.js';
 import { GatewayDirectory, GatewayRegistrar } from '../../src/app/distributed/GatewayRegistry.js';
 import { newEpoch, watchGatewayLiveness } from '../../src/app/distributed/gatewayLiveness.js';
-import { ChatSession, type SessionTransport } from '../../src/app/service/ChatSession.js';
-import { RateLimiter } from '../../src/app/service/RateLimiter.js';
 import { RpcChannel } from '../../src/rpc/client/RpcChannel.js';
 import { ZkSession } from '../../src/rpc/registry/ZkSession.js';
 import { TEST_REDIS, uniquePrefix, waitUntil } from '../cluster/support.js';
+import { recordingSession } from '../helpers/recordingSession.js';
 import { TcpProxy } from '../helpers/tcpProxy.js';
 import { startZooKeeper, type ZooKeeperHandle } from '../helpers/zookeeper.js';
 
@@ -35,23 +34,6 @@ afterAll(async () => {
   redis.disconnect();
   await zk?.dispose();
 });
-
-function session(): ChatSession & { closedByServer: () => boolean } {
-  let closed = false;
-  const transport: SessionTransport = {
-    kind: 'json',
-    peer: 'test',
-    send: () => {},
-    close: () => {
-      closed = true;
-    },
-    pauseInput: () => {},
-    resumeInput: () => {},
-  };
-  return Object.assign(new ChatSession(transport, () => undefined, new RateLimiter(100, 100)), {
-    closedByServer: () => closed,
-  });
-}
 
 /** What chat-gateway wires: a registry session, presence with an epoch, the registrar, liveness. */
 const trace: string[] = [];
@@ -119,7 +101,7 @@ describe('gateway liveness', () => {
     });
     const b = await gateway(root, prefix, 'gb', goneB);
     await b.liveness.waitKnown(10_000);
-    const held = session();
+    const held = recordingSession();
     expect(await a.cluster.claim(41, held)).toBe(true);
     const first = a.cluster.epoch;
     expect(await redis.get(`${prefix}:presence:41`)).toBe(`ga|${first}`);
@@ -142,7 +124,7 @@ describe('gateway liveness', () => {
     // ga still runs and still reaches Redis: its next refresh finds the fence and closes its
     // sessions, and it cannot take anybody while fenced.
     await waitUntil(() => held.closedByServer(), 'the fenced gateway to close its sessions', 5000);
-    expect(await a.cluster.claim(42, session())).toBe(false);
+    expect(await a.cluster.claim(42, recordingSession())).toBe(false);
     expect(await redis.get(`${prefix}:presence:42`)).toBeNull();
 
     // Back: it learns that its session expired, takes a new epoch, registers with it, serves.
@@ -157,7 +139,7 @@ describe('gateway liveness', () => {
       'ga listed again with its new epoch',
       15_000,
     );
-    expect(await a.cluster.claim(41, session())).toBe(true);
+    expect(await a.cluster.claim(41, recordingSession())).toBe(true);
     expect(await redis.get(`${prefix}:presence:41`)).toBe(`ga|${a.cluster.epoch}`);
   }, 60_000);
 
@@ -167,7 +149,7 @@ describe('gateway liveness', () => {
     const gone: string[] = [];
     const a = await gateway(root, prefix, 'ga', []);
     const b = await gateway(root, prefix, 'gb', gone);
-    expect(await a.cluster.claim(51, session())).toBe(true);
+    expect(await a.cluster.claim(51, recordingSession())).toBe(true);
     // Its node goes without a clean stop of its presence (as when its session ends).
     await b.liveness.waitKnown(10_000);
     await a.registrar.stop();

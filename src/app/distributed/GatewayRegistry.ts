@@ -10,7 +10,14 @@
  * to learn that a gateway is gone.
  */
 import { EventEmitter } from 'node:events';
-import { type ChildChange, ChildWatch, putEphemeral, type ZkSession } from '../../rpc/index.js';
+import {
+  type ChildChange,
+  ChildWatch,
+  decodeJsonNode,
+  encodeJsonNode,
+  putEphemeral,
+  type ZkSession,
+} from '../../rpc/index.js';
 
 export interface GatewayRecord {
   /** The gateway's server id (its presence name in Redis), also the node's name. */
@@ -44,20 +51,13 @@ export function gatewayIdProblem(id: string): string | null {
 }
 
 export function encodeGateway(record: GatewayRecord): globalThis.Buffer {
-  return globalThis.Buffer.from(JSON.stringify(record), 'utf8');
+  return encodeJsonNode(record);
 }
 
 /** Parses a gateway node's data; null when it is not a usable record. */
 export function decodeGateway(key: string, data: globalThis.Buffer): GatewayRecord | null {
-  let value: unknown;
-  try {
-    value = JSON.parse(data.toString('utf8'));
-  } catch {
-    return null;
-  }
-  if (typeof value !== 'object' || value === null) return null;
-  const r = value as Partial<GatewayRecord>;
-  if (typeof r.host !== 'string' || r.host === '' || !Number.isInteger(r.port)) return null;
+  const r = decodeJsonNode<GatewayRecord>(data);
+  if (r === null || typeof r.host !== 'string' || r.host === '' || !Number.isInteger(r.port)) return null;
   const port = r.port as number;
   if (port < 1 || port > 65535) return null;
   const n = (v: unknown): number => (typeof v === 'number' && Number.isFinite(v) && v >= 0 ? v : 0);

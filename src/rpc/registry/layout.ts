@@ -40,21 +40,33 @@ export interface ProviderRecord {
   updatedAt: number;
 }
 
-export function encodeRecord(record: ProviderRecord): globalThis.Buffer {
+/** A registry node's data: its record as UTF-8 JSON. */
+export function encodeJsonNode(record: object): globalThis.Buffer {
   return globalThis.Buffer.from(JSON.stringify(record), 'utf8');
 }
 
-/** Parses a node's data; null when it is not a usable record (the node's name still gives host:port). */
-export function decodeRecord(data: globalThis.Buffer): ProviderRecord | null {
+/**
+ * A registry node's data as a JSON object whose fields are still to be checked; null when it is
+ * not JSON or not an object (a foreign or half-written node is skipped, never trusted).
+ */
+export function decodeJsonNode<T extends object>(data: globalThis.Buffer): Partial<T> | null {
   let value: unknown;
   try {
     value = JSON.parse(data.toString('utf8'));
   } catch {
     return null;
   }
-  if (typeof value !== 'object' || value === null) return null;
-  const r = value as Partial<ProviderRecord>;
-  if (typeof r.host !== 'string' || typeof r.port !== 'number') return null;
+  return typeof value === 'object' && value !== null ? (value as Partial<T>) : null;
+}
+
+export function encodeRecord(record: ProviderRecord): globalThis.Buffer {
+  return encodeJsonNode(record);
+}
+
+/** Parses a node's data; null when it is not a usable record (the node's name still gives host:port). */
+export function decodeRecord(data: globalThis.Buffer): ProviderRecord | null {
+  const r = decodeJsonNode<ProviderRecord>(data);
+  if (r === null || typeof r.host !== 'string' || typeof r.port !== 'number') return null;
   return {
     host: r.host,
     port: r.port,
