@@ -12,7 +12,13 @@ import { eventually, expireSession, getNode, startZkProxy, withClient, withTimeo
 const SESSION_TIMEOUT_MS = 4000;
 /** Session timeout plus a generous margin for a loaded machine. */
 const BOUND_MS = SESSION_TIMEOUT_MS + 6000;
-const ROUNDS = 12;
+/**
+ * The owner usually hears 'expired' on its reconnect; about one round in four it takes the session
+ * back just before the close and is left on a dead connection (zkClientFixes.ts fix 4). Enough
+ * rounds that this case shows in almost every run.
+ */
+const LIVE_ROUNDS = 15;
+const CUT_ROUNDS = 8;
 
 let zk: ZooKeeperHandle;
 beforeAll(async () => {
@@ -50,11 +56,11 @@ async function reRegistered(path: string, notOwner: Buffer, label: string): Prom
 }
 
 describe('ZkSession expiry', () => {
-  it(`reports a server-side expiry of a live session and re-registers, ${ROUNDS} times running`, async () => {
+  it(`reports a server-side expiry of a live session and re-registers, ${LIVE_ROUNDS} times running`, async () => {
     const path = '/zksession-test/live';
     const session = await registeredSession(zk.connectString, path);
     try {
-      for (let round = 1; round <= ROUNDS; round++) {
+      for (let round = 1; round <= LIVE_ROUNDS; round++) {
         await eventually(() => session.credentials() !== null, BOUND_MS, `round ${round}: connected`);
         const credentials = session.credentials()!;
         await eventually(async () => (await readNode(path)) !== null, BOUND_MS, `round ${round}: registered`);
@@ -70,12 +76,12 @@ describe('ZkSession expiry', () => {
     }
   });
 
-  it(`reports an expiry that happened while it was cut off, ${ROUNDS} times running`, async () => {
+  it(`reports an expiry that happened while it was cut off, ${CUT_ROUNDS} times running`, async () => {
     const proxy = await startZkProxy(zk.connectString);
     const path = '/zksession-test/cut';
     const session = await registeredSession(proxy.connectString, path);
     try {
-      for (let round = 1; round <= ROUNDS; round++) {
+      for (let round = 1; round <= CUT_ROUNDS; round++) {
         await eventually(() => session.credentials() !== null, BOUND_MS, `round ${round}: connected`);
         const credentials = session.credentials()!;
         await eventually(async () => (await readNode(path)) !== null, BOUND_MS, `round ${round}: registered`);
