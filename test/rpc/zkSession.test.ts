@@ -17,7 +17,7 @@ const BOUND_MS = SESSION_TIMEOUT_MS + 6000;
  * back just before the close and is left on a dead connection (zkClientFixes.ts fix 4). Enough
  * rounds that this case shows in almost every run.
  */
-const LIVE_ROUNDS = 15;
+const LIVE_ROUNDS = 20;
 const CUT_ROUNDS = 8;
 
 let zk: ZooKeeperHandle;
@@ -73,6 +73,32 @@ describe('ZkSession expiry', () => {
       }
     } finally {
       await session.close();
+    }
+  }, 120_000);
+
+  it('drops a connection on which ZooKeeper went silent, and resumes the same session', async () => {
+    const proxy = await startZkProxy(zk.connectString);
+    const session = new ZkSession({ connect: proxy.connectString, sessionTimeoutMs: SESSION_TIMEOUT_MS });
+    try {
+      await session.waitConnected(10_000);
+      const before = session.credentials()!.sessionId;
+      let expired = false;
+      session.on('expired', () => {
+        expired = true;
+      });
+      const dropped = new Promise<void>((resolve) => session.once('disconnected', () => resolve()));
+      const started = Date.now();
+      proxy.mute();
+      // Read timeout (2/3 of the session timeout) plus margin; the watchdog alone would wait longer
+      // only after a disconnect, which never comes without the read timeout.
+      await withTimeout(dropped, BOUND_MS, 'silent connection dropped');
+      expect(Date.now() - started).toBeGreaterThanOrEqual((SESSION_TIMEOUT_MS * 2) / 3 - 100);
+      await eventually(() => session.connected, BOUND_MS, 'reconnected');
+      expect(session.credentials()!.sessionId.equals(before)).toBe(true);
+      expect(expired).toBe(false);
+    } finally {
+      await session.close();
+      await proxy.close();
     }
   });
 

@@ -164,6 +164,8 @@ export interface ZkProxy {
   /** Drops every proxied connection and refuses new ones: the client sees ZooKeeper vanish. */
   cut(): void;
   restore(): void;
+  /** ZooKeeper stops answering on the open connections, which stay open (TcpProxy.mute). */
+  mute(): void;
   close(): Promise<void>;
 }
 
@@ -179,6 +181,7 @@ export async function startZkProxy(target: string): Promise<ZkProxy> {
     connectString: `127.0.0.1:${proxy.port}`,
     cut: () => proxy.outage(),
     restore: () => proxy.restore(),
+    mute: () => proxy.mute(),
     close: () => proxy.close(),
   };
 }
