@@ -3,7 +3,8 @@ import { createServer, type Server, type Socket, connect as tcpConnect } from 'n
 /**
  * A TCP proxy (node:net) in front of a real service (MariaDB, ZooKeeper). `outage()` cuts every
  * proxied connection and resets every new one until `restore()`: what a client sees of the
- * service restarting or vanishing, while everyone not behind the proxy still reaches it.
+ * service restarting or vanishing, while everyone not behind the proxy still reaches it;
+ * `mute()` silences the open connections without closing them.
  */
 export class TcpProxy {
   private readonly pairs = new Set<[Socket, Socket]>();
@@ -64,6 +65,18 @@ export class TcpProxy {
 
   restore(): void {
     this.down = false;
+  }
+
+  /**
+   * The service goes silent on the connections open now: what the client sends still arrives,
+   * but nothing comes back and nothing is closed (a peer that stopped answering). New
+   * connections are proxied as usual.
+   */
+  mute(): void {
+    for (const [client, upstream] of this.pairs) {
+      upstream.unpipe(client);
+      upstream.resume(); // with no reader left, this discards what the service sends
+    }
   }
 
   close(): Promise<void> {

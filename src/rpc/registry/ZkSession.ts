@@ -99,8 +99,9 @@ export class ZkSession extends EventEmitter {
   start(): void {
     if (this.client !== null || this.closed) return;
     this.newClient();
-    // A tiny request now and then, so that a session ended behind our back is noticed (see
-    // replaceExpired) even when nothing else is asked of ZooKeeper.
+    // A tiny request now and then, so that a session ended behind our back is noticed (a reply
+    // saying so, see replaceExpired; or no reply at all, zkClientFixes.ts fix 4) even when
+    // nothing else is asked of ZooKeeper.
     this.probe = setInterval(
       () => {
         if (this.isConnected) this.exists('/').catch(() => {});
@@ -217,9 +218,9 @@ export class ZkSession extends EventEmitter {
 
   /**
    * The session is gone, and its ephemeral nodes with it: start a new one (hooks run once it is
-   * up). Usually the client reports this when it reconnects; but a session closed by someone
-   * else while our connection stays open only shows in replies (the library ignores it on
-   * pings), so operations failing with SESSION_EXPIRED land here too.
+   * up). The client reports this when it reconnects (also after its read timeout dropped a
+   * connection ZooKeeper left open but silent, zkClientFixes.ts fix 4); operations failing with
+   * SESSION_EXPIRED land here too.
    */
   private replaceExpired(client: zookeeper.Client): void {
     if (this.client !== client || this.closed) return;
