@@ -13,9 +13,10 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 const GROUPS = {
   'net-buffer': { mutate: ['src/net/Buffer.ts'], tests: ['test/net/Buffer.test.ts'] },
   'net-codec': { mutate: ['src/net/LengthHeaderCodec.ts'], tests: ['test/net/LengthHeaderCodec.test.ts'] },
-  // TcpConnection's flush accounting only: sentBytes / flushedBytes / write reports.
+  // TcpConnection's flush accounting only: sentBytes / flushedBytes / write reports (write,
+  // noteFlushedBeforeClose, updateWriteReports, onWritten).
   'net-flush': {
-    mutate: ['src/net/TcpConnection.ts:101-141', 'src/net/TcpConnection.ts:271-293'],
+    mutate: ['src/net/TcpConnection.ts:101-141', 'src/net/TcpConnection.ts:271-308'],
     tests: ['test/net/TcpConnection.test.ts'],
   },
   protocol: {
@@ -25,11 +26,13 @@ const GROUPS = {
       'src/app/protocol/jsonCodec.ts',
       'src/app/protocol/codecs.ts',
       'src/app/protocol/legacyReplies.ts',
+      'src/app/protocol/legacyFit.ts',
     ],
     tests: [
       'test/protocol/legacySplitter.test.ts',
       'test/protocol/codecs.test.ts',
       'test/protocol/legacyReplies.test.ts',
+      'test/protocol/legacyFit.test.ts',
       'test/protocol/legacyGolden.test.ts',
       'test/protocol/properties.test.ts',
     ],
@@ -49,7 +52,12 @@ const GROUPS = {
   },
   model: {
     mutate: ['src/app/model/appendBatch.ts', 'src/app/model/MessageModel.ts'],
-    tests: ['test/store/messages.test.ts', 'test/store/messageEdges.test.ts', 'test/store/concurrency.test.ts'],
+    tests: [
+      'test/store/messages.test.ts',
+      'test/store/messageEdges.test.ts',
+      'test/store/appendRuns.test.ts',
+      'test/store/concurrency.test.ts',
+    ],
   },
   rpc: {
     mutate: ['src/rpc/client/Endpoint.ts', 'src/rpc/client/DeadlineQueue.ts'],
