@@ -43,6 +43,22 @@ describe.each(STORE_KINDS)('MessageModel append runs on %s', (kind) => {
   const inbox = async (user: number) =>
     (await t.store.messages.readInbox(user, 0, 1000)).map((e) => [e.seq, e.mid, e.body]);
 
+  it('an empty batch, given or taken, sends nothing to the store', async () => {
+    expect(await model.append([])).toEqual([]);
+    expect(driver.transactions).toEqual([]);
+    expect(await model.append(() => [])).toEqual([]);
+    // A taken batch is taken inside a transaction, which then has nothing to send.
+    expect(driver.transactions).toEqual([[]]);
+  });
+
+  it('an append on a closed store fails UNAVAILABLE', async () => {
+    const [a, b] = (await createUsers(t.store, 2, 'closed')) as [number, number];
+    await driver.close();
+    const error = await model.append([oneToOne(a, b, 'late')]).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'UNAVAILABLE' });
+    expect(await t.store.messages.cursor(b)).toEqual({ lastSeq: 0, ackedSeq: 0 });
+  });
+
   it('a lone writer reads on its first append, then predicts in one transaction; a recipient it has not seen is read', async () => {
     const [a, b, c] = (await createUsers(t.store, 3, 'lone')) as [number, number, number];
     const first = await append([oneToOne(a, b, 'one', 'lone-1')]);
