@@ -4,10 +4,13 @@
  * or balance, one Stryker run per module group, each against only the unit tests that cover it
  * (Vitest via vitest.mutation.config.ts), then one score table per module. Reports land in
  * reports/mutation/GROUP.json. MUTATION_CONCURRENCY (default 2) sets Stryker's test processes.
+ * `--typecheck` adds Stryker's TypeScript checker (on TypeScript 5, see scripts/strykerTypescript5.mjs):
+ * mutants that do not compile are then left out of the score instead of being run.
  * Exit code 1 when a module scores below 80 %. See docs/MUTATION.md.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 
 /** name → files to mutate (a `:from-to` suffix limits a file to those lines) and the tests that cover them. */
 const GROUPS = {
@@ -68,7 +71,8 @@ const GROUPS = {
 const TARGET = 80;
 // --report: only print the table (and survivors) from the reports the last runs left.
 const reportOnly = process.argv.includes('--report');
-const wanted = process.argv.slice(2).filter((a) => a !== '--report');
+const typecheck = process.argv.includes('--typecheck');
+const wanted = process.argv.slice(2).filter((a) => a !== '--report' && a !== '--typecheck');
 for (const name of wanted) {
   if (!(name in GROUPS)) {
     console.error(`unknown group ${name}; groups: ${Object.keys(GROUPS).join(', ')}`);
@@ -90,7 +94,7 @@ for (const name of names) {
     console.log(`\n=== ${name}: ${group.mutate.join(', ')} against ${tests.join(', ')}`);
     const run = spawnSync('npx', ['stryker', 'run', 'stryker.config.mjs', '--mutate', group.mutate.join(',')], {
       stdio: ['ignore', 'inherit', 'inherit'],
-      env: { ...process.env, MUTATION_TESTS: tests.join(','), MUTATION_REPORT: report },
+      env: { ...process.env, MUTATION_TESTS: tests.join(','), MUTATION_REPORT: report, ...checkerEnv() },
     });
     if (run.status !== 0 || !existsSync(report)) {
       console.error(`stryker failed for ${name} (exit ${run.status})`);
@@ -118,6 +122,13 @@ for (const name of names) {
     const valid = killed + survived + noCoverage;
     rows.push({ group: name, file, killed, survived, noCoverage, valid, seconds });
   }
+}
+
+/** With --typecheck: Stryker (and its checker processes) load the TypeScript 5 API; stryker.config.mjs adds the checker. */
+function checkerEnv() {
+  if (!typecheck) return {};
+  const hook = fileURLToPath(new URL('./strykerTypescript5.mjs', import.meta.url));
+  return { MUTATION_TYPECHECK: '1', NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --import ${hook}`.trim() };
 }
 
 const pct = (r) => (r.valid === 0 ? 100 : (100 * r.killed) / r.valid);
