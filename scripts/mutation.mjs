@@ -120,7 +120,9 @@ for (const name of names) {
     const survived = count('Survived');
     const noCoverage = count('NoCoverage');
     const valid = killed + survived + noCoverage;
-    rows.push({ group: name, file, killed, survived, noCoverage, valid, seconds });
+    // Left out of the score: found not to compile (--typecheck only) or crashing the test run.
+    const errors = count('CompileError', 'RuntimeError');
+    rows.push({ group: name, file, killed, survived, noCoverage, errors, valid, seconds });
   }
 }
 
@@ -133,11 +135,11 @@ function checkerEnv() {
 
 const pct = (r) => (r.valid === 0 ? 100 : (100 * r.killed) / r.valid);
 console.log('\nMutation score per module (killed incl. timeouts / valid mutants):\n');
-console.log('| group | module | score | killed | survived | no coverage | group time |');
-console.log('|---|---|---:|---:|---:|---:|---:|');
+console.log('| group | module | score | killed | survived | no coverage | errors | group time |');
+console.log('|---|---|---:|---:|---:|---:|---:|---:|');
 for (const r of rows) {
   console.log(
-    `| ${r.group} | ${r.file} | ${pct(r).toFixed(1)} % | ${r.killed} | ${r.survived} | ${r.noCoverage} | ${r.seconds} s |`,
+    `| ${r.group} | ${r.file} | ${pct(r).toFixed(1)} % | ${r.killed} | ${r.survived} | ${r.noCoverage} | ${r.errors} | ${r.seconds} s |`,
   );
 }
 writeFileSync('reports/mutation/survivors.md', `${survivors.join('\n')}\n`);
