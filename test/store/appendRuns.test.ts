@@ -215,6 +215,7 @@ describe.each(STORE_KINDS)('MessageModel append runs on %s', (kind) => {
     const from = driver.transactions.length;
     const error = await model.append([oneToOne(a, b, 'never')]).catch((e: unknown) => e);
     expect(error).toMatchObject({ code: 'UNAVAILABLE', message: 'message store is contended, retry' });
+    expect((error as Error).cause).toMatchObject({ code: 'CONFLICT' }); // the last run's failure
     expect(runsFrom(from)).toEqual(['read', 'read', 'read']);
     expect(await t.store.messages.cursor(b)).toEqual({ lastSeq: 0, ackedSeq: 0 });
     expect(await inbox(b)).toEqual([]);
