@@ -64,7 +64,7 @@ const GROUPS = {
   },
   rpc: {
     mutate: ['src/rpc/client/Endpoint.ts', 'src/rpc/client/DeadlineQueue.ts'],
-    tests: ['test/rpc/balancer.test.ts', 'test/rpc/DeadlineQueue.test.ts'],
+    tests: ['test/rpc/balancer.test.ts', 'test/rpc/affinity.test.ts', 'test/rpc/DeadlineQueue.test.ts'],
   },
 };
 
