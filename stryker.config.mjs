@@ -2,6 +2,8 @@
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
+const typecheck = process.env.MUTATION_TYPECHECK === '1';
+
 /**
  * StrykerJS base config. Run through `npm run test:mutation` (scripts/mutation.mjs), which sets
  * `mutate` and the tests (MUTATION_TESTS) per module group; see docs/MUTATION.md.
@@ -11,12 +13,15 @@ export default {
   packageManager: 'npm',
   testRunner: 'vitest',
   vitest: { configFile: 'vitest.mutation.config.ts', related: false },
-  // The TypeScript checker and Stryker's tsconfig rewriting call the TypeScript compiler API,
-  // which TypeScript 7 (this project's compiler) no longer ships: no checker, and a tsconfig path
-  // that is not in the sandbox (nothing to rewrite: the tsconfig has no extends or references).
-  // Mutants that would not compile still run; the tests kill them or they are listed as survivors.
-  checkers: [],
-  tsconfigFile: 'tsconfig.stryker-none.json',
+  // The TypeScript checker (and Stryker's tsconfig rewriting) call the TypeScript compiler API,
+  // which TypeScript 7, this project's compiler, no longer ships. With `npm run test:mutation --
+  // --typecheck` (MUTATION_TYPECHECK=1) they get TypeScript 5 (scripts/strykerTypescript5.mjs) and
+  // mutants that do not compile are left out; without it no checker runs, the tsconfig path is
+  // one that does not exist (nothing to rewrite: no extends or references), and such mutants run
+  // like any other (the tests kill them or they are listed as survivors).
+  checkers: typecheck ? ['typescript'] : [],
+  tsconfigFile: typecheck ? 'tsconfig.json' : 'tsconfig.stryker-none.json',
+  typescriptChecker: { prioritizePerformanceOverAccuracy: true },
   coverageAnalysis: 'perTest',
   concurrency: Number(process.env.MUTATION_CONCURRENCY ?? 2),
   timeoutMS: 10_000,

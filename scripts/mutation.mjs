@@ -4,18 +4,22 @@
  * or balance, one Stryker run per module group, each against only the unit tests that cover it
  * (Vitest via vitest.mutation.config.ts), then one score table per module. Reports land in
  * reports/mutation/GROUP.json. MUTATION_CONCURRENCY (default 2) sets Stryker's test processes.
+ * `--typecheck` adds Stryker's TypeScript checker (on TypeScript 5, see scripts/strykerTypescript5.mjs):
+ * mutants that do not compile are then left out of the score instead of being run.
  * Exit code 1 when a module scores below 80 %. See docs/MUTATION.md.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 
 /** name → files to mutate (a `:from-to` suffix limits a file to those lines) and the tests that cover them. */
 const GROUPS = {
   'net-buffer': { mutate: ['src/net/Buffer.ts'], tests: ['test/net/Buffer.test.ts'] },
   'net-codec': { mutate: ['src/net/LengthHeaderCodec.ts'], tests: ['test/net/LengthHeaderCodec.test.ts'] },
-  // TcpConnection's flush accounting only: sentBytes / flushedBytes / write reports.
+  // TcpConnection's flush accounting only: sentBytes / flushedBytes / write reports (write,
+  // noteFlushedBeforeClose, updateWriteReports, onWritten).
   'net-flush': {
-    mutate: ['src/net/TcpConnection.ts:101-141', 'src/net/TcpConnection.ts:271-293'],
+    mutate: ['src/net/TcpConnection.ts:101-141', 'src/net/TcpConnection.ts:271-308'],
     tests: ['test/net/TcpConnection.test.ts'],
   },
   protocol: {
@@ -25,11 +29,13 @@ const GROUPS = {
       'src/app/protocol/jsonCodec.ts',
       'src/app/protocol/codecs.ts',
       'src/app/protocol/legacyReplies.ts',
+      'src/app/protocol/legacyFit.ts',
     ],
     tests: [
       'test/protocol/legacySplitter.test.ts',
       'test/protocol/codecs.test.ts',
       'test/protocol/legacyReplies.test.ts',
+      'test/protocol/legacyFit.test.ts',
       'test/protocol/legacyGolden.test.ts',
       'test/protocol/properties.test.ts',
     ],
@@ -49,18 +55,24 @@ const GROUPS = {
   },
   model: {
     mutate: ['src/app/model/appendBatch.ts', 'src/app/model/MessageModel.ts'],
-    tests: ['test/store/messages.test.ts', 'test/store/messageEdges.test.ts', 'test/store/concurrency.test.ts'],
+    tests: [
+      'test/store/messages.test.ts',
+      'test/store/messageEdges.test.ts',
+      'test/store/appendRuns.test.ts',
+      'test/store/concurrency.test.ts',
+    ],
   },
   rpc: {
     mutate: ['src/rpc/client/Endpoint.ts', 'src/rpc/client/DeadlineQueue.ts'],
-    tests: ['test/rpc/balancer.test.ts', 'test/rpc/DeadlineQueue.test.ts'],
+    tests: ['test/rpc/balancer.test.ts', 'test/rpc/affinity.test.ts', 'test/rpc/DeadlineQueue.test.ts'],
   },
 };
 
 const TARGET = 80;
 // --report: only print the table (and survivors) from the reports the last runs left.
 const reportOnly = process.argv.includes('--report');
-const wanted = process.argv.slice(2).filter((a) => a !== '--report');
+const typecheck = process.argv.includes('--typecheck');
+const wanted = process.argv.slice(2).filter((a) => a !== '--report' && a !== '--typecheck');
 for (const name of wanted) {
   if (!(name in GROUPS)) {
     console.error(`unknown group ${name}; groups: ${Object.keys(GROUPS).join(', ')}`);
@@ -82,7 +94,7 @@ for (const name of names) {
     console.log(`\n=== ${name}: ${group.mutate.join(', ')} against ${tests.join(', ')}`);
     const run = spawnSync('npx', ['stryker', 'run', 'stryker.config.mjs', '--mutate', group.mutate.join(',')], {
       stdio: ['ignore', 'inherit', 'inherit'],
-      env: { ...process.env, MUTATION_TESTS: tests.join(','), MUTATION_REPORT: report },
+      env: { ...process.env, MUTATION_TESTS: tests.join(','), MUTATION_REPORT: report, ...checkerEnv() },
     });
     if (run.status !== 0 || !existsSync(report)) {
       console.error(`stryker failed for ${name} (exit ${run.status})`);
@@ -108,17 +120,26 @@ for (const name of names) {
     const survived = count('Survived');
     const noCoverage = count('NoCoverage');
     const valid = killed + survived + noCoverage;
-    rows.push({ group: name, file, killed, survived, noCoverage, valid, seconds });
+    // Left out of the score: found not to compile (--typecheck only) or crashing the test run.
+    const errors = count('CompileError', 'RuntimeError');
+    rows.push({ group: name, file, killed, survived, noCoverage, errors, valid, seconds });
   }
+}
+
+/** With --typecheck: Stryker (and its checker processes) load the TypeScript 5 API; stryker.config.mjs adds the checker. */
+function checkerEnv() {
+  if (!typecheck) return {};
+  const hook = fileURLToPath(new URL('./strykerTypescript5.mjs', import.meta.url));
+  return { MUTATION_TYPECHECK: '1', NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --import ${hook}`.trim() };
 }
 
 const pct = (r) => (r.valid === 0 ? 100 : (100 * r.killed) / r.valid);
 console.log('\nMutation score per module (killed incl. timeouts / valid mutants):\n');
-console.log('| group | module | score | killed | survived | no coverage | group time |');
-console.log('|---|---|---:|---:|---:|---:|---:|');
+console.log('| group | module | score | killed | survived | no coverage | errors | group time |');
+console.log('|---|---|---:|---:|---:|---:|---:|---:|');
 for (const r of rows) {
   console.log(
-    `| ${r.group} | ${r.file} | ${pct(r).toFixed(1)} % | ${r.killed} | ${r.survived} | ${r.noCoverage} | ${r.seconds} s |`,
+    `| ${r.group} | ${r.file} | ${pct(r).toFixed(1)} % | ${r.killed} | ${r.survived} | ${r.noCoverage} | ${r.errors} | ${r.seconds} s |`,
   );
 }
 writeFileSync('reports/mutation/survivors.md', `${survivors.join('\n')}\n`);

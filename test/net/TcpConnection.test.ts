@@ -405,6 +405,112 @@ describe('TcpConnection send', () => {
     expect(conn!.sentBytes()).toBe(first + 32 * MiB);
   });
 
+  it('counts exactly while output drains with more still queued behind it', async () => {
+    let conn: TcpConnection | undefined;
+    const { port } = await server((s) => {
+      s.setConnectionCallback((c) => {
+        if (c.connected) conn = c;
+      });
+    });
+    const socket = await raw(port);
+    await waitFor(() => conn !== undefined, 5000, 'connection');
+    conn!.trackFlushedBytes();
+    let received = 0;
+    socket.on('data', (chunk: globalThis.Buffer) => {
+      received += chunk.length;
+    });
+    socket.pause();
+    // Fill the kernel's buffers, then queue 16 MiB more in the process, one write per tick (each
+    // its own request, completed on its own).
+    while (conn!.pendingOutputBytes() === 0) {
+      conn!.send(pattern(64 * 1024));
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    for (let i = 0; i < 256; i++) {
+      conn!.send(pattern(64 * 1024, i));
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    // The reader takes a little and stops: some queued writes complete, the rest stay queued.
+    const before = conn!.flushedBytes();
+    socket.resume();
+    await waitFor(() => received >= 2 * MiB, 10_000, 'the reader to take 2 MiB');
+    socket.pause();
+    await waitFor(() => conn!.flushedBytes() > before, 5000, 'a completion');
+    expect(conn!.pendingOutputBytes()).toBeGreaterThan(0);
+    await waitFor(
+      () => conn!.flushedBytes() === conn!.sentBytes() - conn!.pendingOutputBytes(),
+      5000,
+      'flushed = sent - pending with output still queued',
+    );
+    expect(conn!.pendingOutputBytes()).toBeGreaterThan(0);
+  });
+
+  it('counts output the kernel took at once before a forceClose, and a second close changes nothing', async () => {
+    const conns: TcpConnection[] = [];
+    let downs = 0;
+    const atClose = deferred<{ pending: number; flushed: number }>();
+    const { port } = await server((s) => {
+      s.setConnectionCallback((c) => {
+        if (!c.connected) {
+          downs++;
+          return;
+        }
+        conns.push(c);
+        c.trackFlushedBytes();
+      });
+      // Reply and close, as a server refusing a request does: the kernel takes the reply at once
+      // (nothing pending), but its completion callback would run only on a later tick, after the
+      // close, when a destroyed socket reports nothing.
+      s.setMessageCallback((c, buf) => {
+        buf.retrieveAll();
+        if (c !== conns[0]) return;
+        c.send('taken at once');
+        const pending = c.pendingOutputBytes();
+        c.forceClose();
+        atClose.resolve({ pending, flushed: c.flushedBytes() });
+      });
+    });
+    const quick = await raw(port);
+    const quickEnd = readUntilEnd(quick);
+    quick.write('x');
+    expect(await withTimeout(atClose.promise, 5000, 'the reply and close')).toEqual({
+      pending: 0,
+      flushed: 'taken at once'.length,
+    });
+    expect((await withTimeout(quickEnd, 5000, 'the first peer to read to the end')).toString()).toBe(
+      'taken at once',
+    );
+    expect(conns[0]!.flushedBytes()).toBe('taken at once'.length);
+
+    // A reader that stopped: output queued in the process, dropped by the close; closing again
+    // (the socket is destroyed by then and its queue reads shorter) must not count it as flushed.
+    const slow = await raw(port);
+    await waitFor(() => conns.length === 2, 5000, 'second connection');
+    const second = conns[1]!;
+    second.trackFlushedBytes();
+    slow.pause();
+    while (second.pendingOutputBytes() === 0) {
+      second.send(pattern(64 * 1024));
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    second.send(pattern(4 * MiB));
+    second.forceClose();
+    const flushed = second.flushedBytes();
+    // A tick later the stream has dropped what it held, yet the close is not complete.
+    await new Promise((resolve) => process.nextTick(resolve));
+    expect(second.state).toBe('disconnecting');
+    second.forceClose();
+    expect(second.flushedBytes()).toBe(flushed);
+    expect(flushed).toBeLessThan(second.sentBytes());
+    await waitFor(() => downs === 2, 5000, 'both closes');
+    await new Promise((resolve) => setImmediate(resolve));
+    const toEnd = readUntilEnd(slow);
+    slow.resume();
+    const reachedPeer = (await withTimeout(toEnd, 10_000, 'the second peer to read to the end')).length;
+    expect(second.flushedBytes()).toBe(flushed);
+    expect(flushed).toBeLessThanOrEqual(reachedPeer);
+  });
+
   it('keeps no flushed count (no completion callback per write) unless asked to', async () => {
     let conn: TcpConnection | undefined;
     const { port } = await server((s) => {

@@ -7,7 +7,12 @@ import {
   legacyEncodedBytes,
   truncationMarker,
 } from '../../src/app/protocol/legacyFit.js';
-import { legacyChatMessage, legacyFriend, legacyGroup } from '../../src/app/protocol/legacyReplies.js';
+import {
+  legacyChatMessage,
+  legacyFriend,
+  legacyGroup,
+  legacyLoginAck,
+} from '../../src/app/protocol/legacyReplies.js';
 import type { ChatPushView, FriendView, GroupView } from '../../src/app/protocol/views.js';
 
 /** Any text the protocol accepts, escape-heavy and astral characters included. */
@@ -16,6 +21,9 @@ const text = (maxLength: number) =>
     unit: fc.oneof(fc.constantFrom('\u0001', '"', '\\', '😀', 'é', '\n'), fc.string({ maxLength: 1 })),
     maxLength,
   });
+
+/** Bytes of a legacy write as the classic client receives it: the JSON text and its `\0`. */
+const wireBytes = (value: object): number => Buffer.byteLength(JSON.stringify(value), 'utf8') + 1;
 
 /** No lone surrogate: UTF-8 round-trips it unchanged. */
 const wellFormed = (s: string): boolean => Buffer.from(s, 'utf8').toString('utf8') === s;
@@ -65,9 +73,9 @@ describe('legacy replies cut to the classic recv buffer', () => {
     fc.assert(
       fc.property(push, fc.constantFrom(kClassicRecvBytes, 1500, 4096), (p, max) => {
         const fitted = fitLegacyChatMessage(p, max);
-        expect(legacyEncodedBytes(fitted)).toBeLessThanOrEqual(max);
+        expect(wireBytes(fitted)).toBeLessThanOrEqual(max);
         const whole = legacyChatMessage(p);
-        if (legacyEncodedBytes(whole) <= max) {
+        if (wireBytes(whole) <= max) {
           expect(fitted).toEqual(whole);
           return;
         }
@@ -79,7 +87,7 @@ describe('legacy replies cut to the classic recv buffer', () => {
         expect(wellFormed(kept)).toBe(true);
         // As long as fits: one more char would not.
         const next = p.msg.slice(0, kept.length + 1);
-        expect(legacyEncodedBytes({ ...fitted, msg: next + marker }) > max || !wellFormed(next)).toBe(true);
+        expect(wireBytes({ ...fitted, msg: next + marker }) > max || !wellFormed(next)).toBe(true);
         expect({ ...fitted, msg: p.msg }).toEqual(whole);
       }),
       { numRuns: 300 },
@@ -98,9 +106,10 @@ describe('legacy replies cut to the classic recv buffer', () => {
       time: '2024-01-01 00:00:00',
     };
     const fitted = fitLegacyChatMessage(p, kClassicRecvBytes);
-    expect(legacyEncodedBytes(p)).toBeGreaterThan(4 * kClassicRecvBytes);
-    expect(legacyEncodedBytes(fitted)).toBeLessThanOrEqual(kClassicRecvBytes);
-    expect(legacyEncodedBytes(fitted)).toBeGreaterThan(kClassicRecvBytes - 6);
+    expect(wireBytes(legacyChatMessage(p))).toBeGreaterThan(4 * kClassicRecvBytes);
+    expect(legacyEncodedBytes(legacyChatMessage(p))).toBe(wireBytes(legacyChatMessage(p)));
+    expect(wireBytes(fitted)).toBeLessThanOrEqual(kClassicRecvBytes);
+    expect(wireBytes(fitted)).toBeGreaterThan(kClassicRecvBytes - 6);
   });
 
   it('a login ack fits, and carries prefixes: friends, groups, then unread messages in seq order', () => {
@@ -113,7 +122,7 @@ describe('legacy replies cut to the classic recv buffer', () => {
         fc.constantFrom(kClassicRecvBytes, 2048),
         (u, friends, groups, offline, max) => {
           const { ack, offlineCount } = fitLegacyLoginAck(u, friends, groups, offline, max);
-          expect(legacyEncodedBytes(ack)).toBeLessThanOrEqual(max);
+          expect(wireBytes(ack)).toBeLessThanOrEqual(max);
           expect(ack).toMatchObject({ msgid: 2, errno: 0, id: u.id, name: u.name });
           const carried = ack.offlinemsg ?? [];
           expect(carried.length).toBe(offlineCount);
@@ -130,6 +139,30 @@ describe('legacy replies cut to the classic recv buffer', () => {
             expect(g).toBe(legacyGroup({ ...full, users: full.users.slice(0, parsed.users.length) }));
             if (i < shownGroups.length - 1) expect(g).toBe(legacyGroup(full));
           });
+          // Each list stops only where its next entry would not fit (the ones after it and the
+          // lists after it only add bytes): the next friend, the next user of a cut group, the
+          // next group even without users, the next unread message.
+          const tooBig = (more: Partial<typeof ack>) => wireBytes({ ...ack, ...more }) > max;
+          if (shownFriends.length < friends.length) {
+            expect(tooBig({ friends: friends.slice(0, shownFriends.length + 1).map(legacyFriend) })).toBe(
+              true,
+            );
+          }
+          const lastShown = shownGroups.length - 1;
+          const lastFull = groups[lastShown];
+          const lastUsers =
+            lastShown < 0 ? 0 : (JSON.parse(shownGroups[lastShown]!) as { users: string[] }).users.length;
+          if (lastFull !== undefined && lastUsers < lastFull.users.length) {
+            const oneMore = legacyGroup({ ...lastFull, users: lastFull.users.slice(0, lastUsers + 1) });
+            expect(tooBig({ groups: [...shownGroups.slice(0, -1), oneMore] })).toBe(true);
+          } else if (shownGroups.length < groups.length) {
+            const next = legacyGroup({ ...groups[shownGroups.length]!, users: [] });
+            expect(tooBig({ groups: [...shownGroups, next] })).toBe(true);
+          }
+          if (offlineCount < offline.length) {
+            const more = offline.slice(0, offlineCount + 1).map((m) => JSON.stringify(legacyChatMessage(m)));
+            expect(tooBig({ offlinemsg: more })).toBe(true);
+          }
           // Keys only when non-empty (the classic shape).
           for (const key of ['offlinemsg', 'friends', 'groups'] as const) {
             if (key in ack) expect((ack[key] ?? []).length).toBeGreaterThan(0);
@@ -142,14 +175,12 @@ describe('legacy replies cut to the classic recv buffer', () => {
 
   it('small lists and messages travel whole', () => {
     const friends: FriendView[] = [{ id: 2, name: 'bob', state: 'online' }];
-    const groups: GroupView[] = [
-      {
-        id: 1,
-        groupname: 'g',
-        groupdesc: 'd',
-        users: [{ id: 2, name: 'bob', state: 'online', role: 'creator' }],
-      },
-    ];
+    const groups: GroupView[] = [1, 2].map((id) => ({
+      id,
+      groupname: `g${id}`,
+      groupdesc: 'd',
+      users: [{ id: 2, name: 'bob', state: 'online', role: 'creator' }],
+    }));
     const offline: ChatPushView[] = [
       { msgid: 6, mid: 1, seq: 1, id: 2, name: 'bob', toid: 3, msg: 'hi', time: '2024-01-01 00:00:00' },
       { msgid: 6, mid: 2, seq: 2, id: 2, name: 'bob', toid: 3, msg: 'there', time: '2024-01-01 00:00:00' },
@@ -179,5 +210,112 @@ describe('legacy replies cut to the classic recv buffer', () => {
       offlinemsg: offline.slice(0, offlineCount + 1).map((m) => JSON.stringify(legacyChatMessage(m))),
     };
     expect(legacyEncodedBytes(withOneMore)).toBeGreaterThan(1024);
+  });
+
+  it('names the cut in its marker: the whole length, for the classic client', () => {
+    expect(truncationMarker(4096)).toBe('…[truncated from 4096 chars for the classic client]');
+  });
+
+  const chat = (msg: string): ChatPushView => ({
+    msgid: 6,
+    mid: 1,
+    seq: 1,
+    id: 2,
+    name: 'bob',
+    toid: 3,
+    msg,
+    time: '2024-01-01 00:00:00',
+  });
+
+  it('a chat message of exactly the budget travels whole; one byte more is cut', () => {
+    const msg = 'a'.repeat(kClassicRecvBytes - wireBytes(legacyChatMessage(chat(''))));
+    expect(wireBytes(legacyChatMessage(chat(msg)))).toBe(kClassicRecvBytes);
+    expect(fitLegacyChatMessage(chat(msg), kClassicRecvBytes)).toEqual(legacyChatMessage(chat(msg)));
+    const cut = fitLegacyChatMessage(chat(`${msg}a`), kClassicRecvBytes);
+    expect(cut.msg.endsWith(truncationMarker(msg.length + 1))).toBe(true);
+  });
+
+  it('never cuts between the halves of a surrogate pair, wherever the budget falls', () => {
+    for (const pair of ['😀', '\u{10000}']) {
+      for (const prefix of ['', 'a']) {
+        const p = chat(prefix + pair.repeat(600));
+        for (let max = 1000; max < 1012; max++) {
+          const fitted = fitLegacyChatMessage(p, max);
+          const kept = fitted.msg.slice(0, fitted.msg.length - truncationMarker(p.msg.length).length);
+          expect(wellFormed(kept)).toBe(true);
+          expect(wireBytes(fitted)).toBeLessThanOrEqual(max);
+          // Close to the budget (a lone high surrogate escapes to 6 bytes, more than the whole
+          // pair's 4, so the search may stop one pair short of the most that fits).
+          expect(wireBytes(fitted)).toBeGreaterThan(max - 10);
+        }
+      }
+    }
+  });
+
+  /** `count` entries whose ack (with `build`) is exactly `max` bytes, the last one padded to fit. */
+  function exactFit<T>(
+    entry: (i: number, pad: string) => T,
+    build: (entries: T[]) => object,
+    count: number,
+    max: number,
+  ): T[] {
+    for (let pad = 0; pad < max; pad++) {
+      const entries = Array.from({ length: count }, (_, i) =>
+        entry(i, i === count - 1 ? 'p'.repeat(pad) : ''),
+      );
+      const bytes = wireBytes(build(entries));
+      if (bytes === max) return entries;
+      if (bytes > max) break;
+    }
+    throw new Error('no exact fit');
+  }
+
+  const me = { id: 3, name: 'me' };
+
+  it('unread messages that fill the ack to the byte all travel in it; a byte less leaves the last out', () => {
+    const offline = exactFit(
+      (i, pad) => ({ ...chat(`unread ${i} ${'x'.repeat(90)}${pad}`), mid: i + 1, seq: i + 1 }),
+      (entries) => legacyLoginAck(me, [], [], entries),
+      4,
+      kClassicRecvBytes,
+    );
+    expect(fitLegacyLoginAck(me, [], [], offline, kClassicRecvBytes)).toEqual({
+      ack: legacyLoginAck(me, [], [], offline),
+      offlineCount: 4,
+    });
+    expect(fitLegacyLoginAck(me, [], [], offline, kClassicRecvBytes - 1).offlineCount).toBe(3);
+  });
+
+  it('friends that fill the ack to the byte are all listed; a byte less leaves the last out', () => {
+    const friends = exactFit(
+      (i, pad): FriendView => ({ id: 10 + i, name: `friend${i}${pad}`, state: 'online' }),
+      (entries) => legacyLoginAck(me, entries, [], []),
+      12,
+      kClassicRecvBytes,
+    );
+    expect(fitLegacyLoginAck(me, friends, [], [], kClassicRecvBytes).ack).toEqual(
+      legacyLoginAck(me, friends, [], []),
+    );
+    expect(fitLegacyLoginAck(me, friends, [], [], kClassicRecvBytes - 1).ack.friends).toHaveLength(11);
+  });
+
+  it('groups that fill the ack to the byte are all listed; a byte less cuts the last one', () => {
+    const groups = exactFit(
+      (i, pad): GroupView => ({
+        id: i + 1,
+        groupname: `group${i}`,
+        groupdesc: `about ${i}${pad}`,
+        users: [{ id: 2, name: 'bob', state: 'online', role: 'creator' }],
+      }),
+      (entries) => legacyLoginAck(me, [], entries, []),
+      4,
+      kClassicRecvBytes,
+    );
+    expect(fitLegacyLoginAck(me, [], groups, [], kClassicRecvBytes).ack).toEqual(
+      legacyLoginAck(me, [], groups, []),
+    );
+    const cut = fitLegacyLoginAck(me, [], groups, [], kClassicRecvBytes - 1).ack.groups!;
+    expect(cut.slice(0, 3)).toEqual(groups.slice(0, 3).map(legacyGroup));
+    expect(cut[3]).toBe(legacyGroup({ ...groups[3]!, users: [] }));
   });
 });

@@ -5,6 +5,7 @@
  */
 import { describe, expect, test } from 'vitest';
 import { Endpoint, pickByAffinity } from '../../src/rpc/client/Endpoint.js';
+import type { NativeConnection } from '../../src/rpc/client/NativeConnection.js';
 
 const endpoints = (n: number): Endpoint[] =>
   Array.from({ length: n }, (_, i) => new Endpoint(`127.0.0.1:${7000 + i}`, '127.0.0.1', 7000 + i));
@@ -47,5 +48,30 @@ describe('pickByAffinity', () => {
     const key = [...before.keys()].find((k) => before.get(k) === eps[0]!.key)!;
     expect(pickByAffinity(eps.slice(0, 1), 10_000, key, eps[0]!)!.key).toBe(eps[0]!.key);
     expect(pickByAffinity([eps[0]!, eps[2]!], 10_000, key, eps[0]!)!.key).toBe(eps[2]!.key);
+  });
+
+  test('a provider whose connection is unusable is skipped; an avoided one leaves the choice to the others', () => {
+    const eps = endpoints(4);
+    const keys = Array.from({ length: 400 }, (_, k) => String(k));
+    const owner = (list: Endpoint[], key: string, avoid: Endpoint | null = null) =>
+      pickByAffinity(list, 0, key, avoid)!.key;
+    const before = new Map(keys.map((k) => [k, owner(eps, k)]));
+    const busy = eps[2]!;
+    busy.connection = { outstanding: 0, usable: true } as NativeConnection;
+    for (const k of keys) expect(owner(eps, k)).toBe(before.get(k));
+    busy.connection = { outstanding: 0, usable: false } as NativeConnection; // closing, say
+    const others = eps.filter((e) => e !== busy);
+    for (const k of keys) expect(owner(eps, k)).toBe(owner(others, k));
+    busy.connection = null;
+    // Avoiding the last attempt's provider: the key goes where it would go without it.
+    for (const k of keys) {
+      const first = eps.find((e) => e.key === before.get(k))!;
+      expect(owner(eps, k, first)).toBe(
+        owner(
+          eps.filter((e) => e !== first),
+          k,
+        ),
+      );
+    }
   });
 });

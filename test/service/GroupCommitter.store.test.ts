@@ -4,6 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AppendResult, NewMessage } from '../../src/app/model/types.js';
+import { Errno } from '../../src/app/protocol/errno.js';
 import { type ChatJob, type CommitterModels, GroupCommitter } from '../../src/app/service/GroupCommitter.js';
 import { openTempStore, type TempStore } from './helpers.js';
 
@@ -147,5 +148,38 @@ describe('GroupCommitter on a real store', () => {
       errmsg: 'store unavailable, retry later',
     });
     await lookupDown.drain();
+  });
+
+  it('refuses a cmid reused for another message, and returns the first mid for a true retry', async () => {
+    const [a, b] = [await user(), await user()];
+    const committer = new GroupCommitter(temp.store);
+    const first = await committer.submit({ ...job(a, 'one', b, 'pay 10'), cmid: 'reuse-1' });
+    expect(first).toMatchObject({ ok: true, duplicate: false });
+    const [retry, reused] = await Promise.all([
+      committer.submit({ ...job(a, 'one', b, 'pay 10'), cmid: 'reuse-1' }),
+      committer.submit({ ...job(a, 'one', b, 'pay 99'), cmid: 'reuse-1' }),
+    ]);
+    expect(retry).toEqual({ ok: true, mid: (first as { mid: number }).mid, duplicate: true, deliveries: [] });
+    expect(reused).toEqual({
+      ok: false,
+      errno: Errno.CONFLICT,
+      errmsg: 'cmid already used for a different message',
+    });
+    expect(await bodiesIn(b)).toEqual(['pay 10']);
+  });
+
+  it('tells onBatch the size and duration of each committed transaction', async () => {
+    const [a, b] = [await user(), await user()];
+    const batches: [number, number][] = [];
+    const committer = new GroupCommitter(temp.store, { onBatch: (size, ms) => batches.push([size, ms]) });
+    const started = performance.now();
+    await Promise.all([1, 2, 3].map((i) => committer.submit(job(a, 'one', b, `ob${i}`))));
+    const elapsed = performance.now() - started;
+    expect(batches.reduce((n, [size]) => n + size, 0)).toBe(3);
+    for (const [size, ms] of batches) {
+      expect(size).toBeGreaterThan(0);
+      expect(ms).toBeGreaterThanOrEqual(0);
+      expect(ms).toBeLessThanOrEqual(elapsed);
+    }
   });
 });

@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { StoreError } from '../../src/app/store/errors.js';
-import { createUsers, oneToOne, STORE_KINDS, useTestStore } from './harness.js';
+import { createUsers, oneToOne, openTestStore, STORE_KINDS, useTestStore } from './harness.js';
 
 describe.each(STORE_KINDS)('MessageModel edges on %s', (kind) => {
   const t = useTestStore(kind);
@@ -105,5 +105,52 @@ describe.each(STORE_KINDS)('MessageModel edges on %s', (kind) => {
       { userId: others[1], seq: 1 },
     ]);
     expect(results[1]!.deliveries).toEqual([{ userId: others[1], seq: 2 }]);
+  });
+
+  it('lists at most 10 unknown recipients in the NOT_FOUND error', async () => {
+    const [a] = await createUsers(t.store, 1, 'many');
+    const unknown = Array.from({ length: 12 }, (_, i) => 987_650_000 + i);
+    const error = await t.store.messages
+      .append([{ ...oneToOne(a!, unknown[0]!, 'x'), recipients: unknown }])
+      .catch((e: unknown) => e);
+    expect(error).toMatchObject({
+      code: 'NOT_FOUND',
+      message: `no such recipient: ${unknown.slice(0, 10).join(', ')}`,
+    });
+  });
+
+  it('never takes a message without a cmid for a stored one whose cmid is the text "null"', async () => {
+    const [a, b] = await createUsers(t.store, 2, 'nullcmid');
+    const [named] = await t.store.messages.append([oneToOne(a!, b!, 'named', 'null')]);
+    // A store that predicts nothing reads the stored cmids of the batch.
+    const reader = await openTestStore(t.url);
+    try {
+      // The retry first: the lookup for the message without a cmid must not take its place.
+      const results = await reader.messages.append([
+        oneToOne(a!, b!, 'named', 'null'),
+        oneToOne(a!, b!, 'plain'),
+      ]);
+      expect(results).toEqual([
+        { mid: named!.mid, duplicate: true, deliveries: [] },
+        { mid: named!.mid + 1, duplicate: false, deliveries: [{ userId: b, seq: 2 }] },
+      ]);
+    } finally {
+      await reader.close();
+    }
+    expect((await t.store.messages.readInbox(b!, 0, 10)).map((e) => e.body)).toEqual(['named', 'plain']);
+  });
+
+  it('recognises a retried cmid and body made of a lone surrogate only', async () => {
+    const [a, b] = await createUsers(t.store, 2, 'lone');
+    const odd = JSON.parse('"\\udc00"') as string;
+    const [first] = await t.store.messages.append([oneToOne(a!, b!, odd, odd)]);
+    const reader = await openTestStore(t.url);
+    try {
+      const [again] = await reader.messages.append([oneToOne(a!, b!, odd, odd)]);
+      expect(again).toEqual({ mid: first!.mid, duplicate: true, deliveries: [] });
+    } finally {
+      await reader.close();
+    }
+    expect((await t.store.messages.readInbox(b!, 0, 10)).map((e) => e.body)).toEqual(['\uFFFD']);
   });
 });
