@@ -201,6 +201,57 @@ async function scenario(
 
 const kill = (p: { process: ChildProcess }) => stopProcess(p.process, 'SIGKILL');
 
+/**
+ * Samples, until stopped, whether every peer connected at that moment to a gateway other than
+ * the one `excluded()` names is judged online: its presence names its gateway and the store says
+ * 'online'. A peer whose session changed during a sample (dropped, logged in again) is not judged.
+ */
+function watchOnline(excluded: () => number | null, everyMs = 150) {
+  const violations: string[] = [];
+  let samples = 0;
+  let checks = 0;
+  let running = true;
+  const loop = (async () => {
+    while (running) {
+      const skip = excluded();
+      const watched = peers
+        .filter((p) => p.connected && p.client!.port !== skip)
+        .map((p) => ({ p, client: p.client!, logins: p.logins.length }));
+      let where: (string | null)[];
+      let states: ({ state: string } | undefined)[];
+      try {
+        [where, states] = await Promise.all([
+          Promise.all(watched.map(({ p }) => presence.serverOf(p.id))),
+          Promise.all(watched.map(({ p }) => store.users.findById(p.id))),
+        ]);
+      } catch (error) {
+        violations.push(`sample failed: ${error instanceof Error ? error.message : String(error)}`);
+        break;
+      }
+      samples++;
+      watched.forEach(({ p, client, logins }, i) => {
+        // Still the same session, on a gateway not being stopped meanwhile: it must be online.
+        if (!(p.connected && p.client === client && p.logins.length === logins)) return;
+        if (excluded() === client.port) return;
+        checks++;
+        const gateway = `gateway-${unit.gateways.findIndex((g) => g.port === client.port)}`;
+        if (where[i] !== gateway || states[i]?.state !== 'online')
+          violations.push(
+            `user ${p.id} connected to ${gateway}: presence ${where[i]}, state ${states[i]?.state}`,
+          );
+      });
+      await sleep(everyMs);
+    }
+  })();
+  return {
+    async stop() {
+      running = false;
+      await loop;
+      return { samples, checks, violations };
+    },
+  };
+}
+
 describe('any one failure under a steady chat load', () => {
   test('kill -9 one gateway: its users log in again through the other within 5 s', async () => {
     const figures = await scenario('gateway killed', async () => {
@@ -283,15 +334,31 @@ describe('any one failure under a steady chat load', () => {
   }, 120_000);
 
   test('rolling restart: every gateway and service node SIGTERMed and restarted, one by one', async () => {
-    await scenario('rolling restart', async () => {
-      for (const kind of ['service', 'gateway'] as const) {
-        const list = kind === 'gateway' ? unit.gateways : unit.services;
-        for (let i = 0; i < list.length; i++) {
-          await stopProcess(list[i]!.process, 'SIGTERM');
-          await unit.respawn(kind, i);
+    let stopping: number | null = null; // the port of the gateway being stopped and restarted
+    let watch: ReturnType<typeof watchOnline> | undefined;
+    try {
+      await scenario('rolling restart', async () => {
+        watch = watchOnline(() => stopping);
+        for (const kind of ['service', 'gateway'] as const) {
+          const list = kind === 'gateway' ? unit.gateways : unit.services;
+          for (let i = 0; i < list.length; i++) {
+            if (kind === 'gateway') stopping = list[i]!.port;
+            await stopProcess(list[i]!.process, 'SIGTERM');
+            await unit.respawn(kind, i);
+            stopping = null;
+          }
         }
-      }
-    });
+        const seen = await watch.stop();
+        process.stdout.write(
+          `rolling restart: ${seen.samples} samples, ${seen.checks} connected users judged, ` +
+            `${seen.violations.length} judged offline\n`,
+        );
+        expect(seen.samples).toBeGreaterThan(10);
+        expect(seen.violations.slice(0, 10)).toEqual([]);
+      });
+    } finally {
+      await watch?.stop();
+    }
   }, 240_000);
 
   test('two of three ZooKeeper nodes down: no acknowledged message lost; a node registers again once one is back', async () => {
