@@ -244,6 +244,11 @@ function watchOnline(excluded: () => number | null, everyMs = 150) {
     }
   })();
   return {
+    /** Resolves once `n` more samples are taken: each step of the restart is watched settled too. */
+    async more(n: number) {
+      const target = samples + n;
+      await waitUntil(() => samples >= target || !running, `${n} more presence samples`, 30_000);
+    },
     async stop() {
       running = false;
       await loop;
@@ -346,6 +351,9 @@ describe('any one failure under a steady chat load', () => {
             await stopProcess(list[i]!.process, 'SIGTERM');
             await unit.respawn(kind, i);
             stopping = null;
+            // As an operator would: the next step only once everybody is back; watched meanwhile.
+            await waitUntil(() => peers.every((p) => p.connected), `every peer back after ${kind} ${i}`);
+            await watch.more(3);
           }
         }
         const seen = await watch.stop();
