@@ -5,6 +5,8 @@
  * every scenario; each message carries a cmid and what was not acknowledged is re-sent (peers
  * reconnect to a surviving gateway). After each scenario: nothing acknowledged lost, nothing
  * stored twice, no inbox gaps, and the measured re-login and push delays (printed) under 5 s.
+ * During the rolling restart, every user connected elsewhere than the gateway being restarted is
+ * checked to be online (presence and store) continuously, not only at the end.
  */
 import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
