@@ -228,6 +228,7 @@ function watchOnline(excluded: () => number | null, everyMs = 150) {
         ]);
       } catch (error) {
         violations.push(`sample failed: ${error instanceof Error ? error.message : String(error)}`);
+        running = false; // reported as a violation; nobody waits for more samples
         break;
       }
       samples++;
