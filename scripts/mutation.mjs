@@ -54,12 +54,19 @@ const GROUPS = {
     ],
   },
   model: {
-    mutate: ['src/app/model/appendBatch.ts', 'src/app/model/MessageModel.ts'],
+    mutate: [
+      'src/app/model/appendBatch.ts',
+      'src/app/model/MessageModel.ts',
+      'src/app/model/PartitionFence.ts',
+      'src/app/model/MidBlock.ts',
+    ],
     tests: [
       'test/store/messages.test.ts',
       'test/store/messageEdges.test.ts',
       'test/store/appendRuns.test.ts',
       'test/store/concurrency.test.ts',
+      'test/store/partitionFence.test.ts',
+      'test/store/messageStats.test.ts',
     ],
   },
   rpc: {

@@ -118,6 +118,107 @@ describe.each(STORE_KINDS)('message nodes sharing the store on %s', (kind) => {
     }
   });
 
+  it('a writer with mid blocks takes a whole block at once and the next one only when it is used up', async () => {
+    const [a, b] = await createUsers(t.store, 2, 'block');
+    const driver = await openTestDriver(t.url);
+    const counter = async (): Promise<number> => {
+      const [row] = await driver.query<{ lastId: number }>(
+        "SELECT last_id AS lastId FROM id_counters WHERE name = 'messages.mid'",
+      );
+      return Number(row?.lastId);
+    };
+    const writer = await openTestStore(t.url, { messages: { midBlock: 8 } });
+    try {
+      const before = await counter();
+      const mids: number[] = [];
+      for (let i = 0; i < 8; i++)
+        mids.push((await writer.messages.append([oneToOne(a!, b!, `b${i}`)]))[0]!.mid);
+      // One block of 8 served all eight appends, and the counter moved once, by the block.
+      expect(mids).toEqual(Array.from({ length: 8 }, (_, i) => before + 1 + i));
+      expect(await counter()).toBe(before + 8);
+      // The ninth takes the next block.
+      const [ninth] = await writer.messages.append([oneToOne(a!, b!, 'b8')]);
+      expect(ninth!.mid).toBe(before + 9);
+      expect(await counter()).toBe(before + 16);
+      // A batch larger than the block takes what it needs at once.
+      const big = await writer.messages.append(
+        Array.from({ length: 20 }, (_, i) => oneToOne(a!, b!, `big${i}`)),
+      );
+      expect(new Set(big.map((r) => r.mid)).size).toBe(20);
+      expect(Math.min(...big.map((r) => r.mid))).toBeGreaterThan(before + 9);
+    } finally {
+      await writer.close();
+      await driver.close();
+    }
+  });
+
+  it('a partition whose row is missing fails the take with INTERNAL, naming the table', async () => {
+    const [a, b] = await createUsers(t.store, 2, 'norow');
+    const driver = await openTestDriver(t.url);
+    const nodeE = await node('node-e');
+    const part = partitionOf(b!);
+    try {
+      await driver.execute('DELETE FROM message_partitions WHERE part = ?', [part]);
+      await expect(nodeE.messages.append([oneToOne(a!, b!, 'lost')])).rejects.toMatchObject({
+        code: 'INTERNAL',
+        message: expect.stringContaining('message_partitions is missing rows'),
+      });
+      expect(await t.store.messages.readInbox(b!, 0, 10)).toEqual([]);
+    } finally {
+      await driver.execute('INSERT INTO message_partitions (part, owner, epoch) VALUES (?, ?, 0)', [
+        part,
+        '',
+      ]);
+      await nodeE.close();
+      await driver.close();
+    }
+  });
+
+  it('a partition row gone after the take fails the append at its guard with INTERNAL, storing nothing', async () => {
+    const [a, b] = await createUsers(t.store, 2, 'gone-row');
+    const driver = await openTestDriver(t.url);
+    const nodeH = await node('node-h');
+    const part = partitionOf(b!);
+    try {
+      await nodeH.messages.append([oneToOne(a!, b!, 'taken')]);
+      await driver.execute('DELETE FROM message_partitions WHERE part = ?', [part]);
+      await expect(nodeH.messages.append([oneToOne(a!, b!, 'unguarded')])).rejects.toMatchObject({
+        code: 'INTERNAL',
+        message: expect.stringContaining('message_partitions is missing rows'),
+      });
+      expect((await t.store.messages.readInbox(b!, 0, 10)).map((e) => e.body)).toEqual(['taken']);
+    } finally {
+      await driver.execute('INSERT INTO message_partitions (part, owner, epoch) VALUES (?, ?, 0)', [
+        part,
+        '',
+      ]);
+      await nodeH.close();
+      await driver.close();
+    }
+  });
+
+  it('partitionOwners names the last taker and its epoch; the refusal names the partition', async () => {
+    const [a, b] = await createUsers(t.store, 2, 'owners');
+    const part = partitionOf(b!);
+    const nodeF = await node('node-f');
+    const nodeG = await node('node-g');
+    try {
+      await nodeF.messages.append([oneToOne(a!, b!, 'f')]);
+      const first = (await t.store.messages.partitionOwners()).get(part);
+      expect(first).toEqual({ owner: 'node-f', epoch: nodeF.messages.fence!.epochs().get(part) });
+      await nodeG.messages.append([oneToOne(a!, b!, 'g')]);
+      const owners = await t.store.messages.partitionOwners();
+      expect(owners.size).toBe(PARTITION_COUNT);
+      expect(owners.get(part)).toEqual({ owner: 'node-g', epoch: first!.epoch + 1 });
+      await expect(nodeF.messages.append([oneToOne(a!, b!, 'stale')])).rejects.toMatchObject({
+        message: `inbox partition ${part} moved to another message node, retry`,
+      });
+    } finally {
+      await nodeF.close();
+      await nodeG.close();
+    }
+  });
+
   it('a take that fails (store gone) fails the append with UNAVAILABLE, and nothing is left unhandled', async () => {
     const [a, b] = await createUsers(t.store, 2, 'gone');
     const nodeD = await node('node-d');
