@@ -48,6 +48,19 @@ async function raw(port: number, allowHalfOpen = false): Promise<Socket> {
   return socket;
 }
 
+/** A server's connection and the raw client socket at its other end, once the server has it. */
+async function acceptedPair(): Promise<{ conn: TcpConnection; socket: Socket }> {
+  let conn: TcpConnection | undefined;
+  const { port } = await server((s) => {
+    s.setConnectionCallback((c) => {
+      if (c.connected) conn = c;
+    });
+  });
+  const socket = await raw(port);
+  await waitFor(() => conn !== undefined, 5000, 'connection');
+  return { conn: conn!, socket };
+}
+
 function client(port: number, loop = new EventLoop(), name = 'C'): TcpClient {
   const c = new TcpClient({ host: HOST, port, loop, name });
   cleanups.push(() => {
@@ -365,14 +378,7 @@ describe('TcpConnection send', () => {
   });
 
   it('counts the bytes the kernel took, and keeps the count when a close drops the rest', async () => {
-    let conn: TcpConnection | undefined;
-    const { port } = await server((s) => {
-      s.setConnectionCallback((c) => {
-        if (c.connected) conn = c;
-      });
-    });
-    const socket = await raw(port);
-    await waitFor(() => conn !== undefined, 5000, 'connection');
+    const { conn, socket } = await acceptedPair();
     conn!.send('before tracking');
     conn!.trackFlushedBytes();
     // A reader that reads everything: all of it is flushed.
@@ -406,14 +412,7 @@ describe('TcpConnection send', () => {
   });
 
   it('counts exactly while output drains with more still queued behind it', async () => {
-    let conn: TcpConnection | undefined;
-    const { port } = await server((s) => {
-      s.setConnectionCallback((c) => {
-        if (c.connected) conn = c;
-      });
-    });
-    const socket = await raw(port);
-    await waitFor(() => conn !== undefined, 5000, 'connection');
+    const { conn, socket } = await acceptedPair();
     conn!.trackFlushedBytes();
     let received = 0;
     socket.on('data', (chunk: globalThis.Buffer) => {
@@ -512,14 +511,7 @@ describe('TcpConnection send', () => {
   });
 
   it('keeps no flushed count (no completion callback per write) unless asked to', async () => {
-    let conn: TcpConnection | undefined;
-    const { port } = await server((s) => {
-      s.setConnectionCallback((c) => {
-        if (c.connected) conn = c;
-      });
-    });
-    const socket = await raw(port);
-    await waitFor(() => conn !== undefined, 5000, 'connection');
+    const { conn, socket } = await acceptedPair();
     let received = 0;
     socket.on('data', (chunk: globalThis.Buffer) => {
       received += chunk.length;
@@ -535,14 +527,7 @@ describe('TcpConnection send', () => {
   });
 
   it('counts output queued before tracking started once it drains', async () => {
-    let conn: TcpConnection | undefined;
-    const { port } = await server((s) => {
-      s.setConnectionCallback((c) => {
-        if (c.connected) conn = c;
-      });
-    });
-    const socket = await raw(port);
-    await waitFor(() => conn !== undefined, 5000, 'connection');
+    const { conn, socket } = await acceptedPair();
     let received = 0;
     socket.on('data', (chunk: globalThis.Buffer) => {
       received += chunk.length;
