@@ -3,7 +3,9 @@
  * same database and port, exit codes, and the spawner's own clean-up.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import mysql from 'mysql2/promise';
 import { afterEach, describe, expect, test } from 'vitest';
 import { CHAT_SERVER_BIN, type ChatServerProcess, startChatServer } from '../helpers/chatServer.js';
@@ -35,6 +37,35 @@ describe('chat-server command line', () => {
     });
     expect(bad.status).toBe(2);
     expect(bad.stderr).toMatch(/unknown option/);
+  });
+
+  test('Redis unreachable: each worker says so in one line, the server exits 1 without a stack trace', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'chat-noredis-'));
+    try {
+      for (const workers of ['0', '2']) {
+        const run = spawnSync(
+          process.execPath,
+          [
+            CHAT_SERVER_BIN,
+            '--port',
+            '0',
+            '--workers',
+            workers,
+            '--db',
+            `sqlite:${join(dir, `w${workers}.db`)}`,
+            '--redis',
+            'redis://127.0.0.1:1',
+          ],
+          { encoding: 'utf8', timeout: 30_000 },
+        );
+        expect(run.status).toBe(1);
+        expect(run.stderr).toContain('chat-server: cannot reach redis at redis://127.0.0.1:1');
+        expect(run.stderr).not.toMatch(/^\s+at /m);
+        expect(run.stdout).not.toContain('listening on');
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

@@ -6,7 +6,6 @@
  */
 import { hostname } from 'node:os';
 import { parseHostPort, parseZkHosts, RpcChannel, ZkSession } from '../../rpc/index.js';
-import { RedisCluster } from '../cluster/RedisCluster.js';
 import { GatewayRegistrar, gatewayIdProblem } from '../distributed/GatewayRegistry.js';
 import { newEpoch, watchGatewayLiveness } from '../distributed/gatewayLiveness.js';
 import { createRemoteServices } from '../distributed/RemoteServices.js';
@@ -17,7 +16,14 @@ import { createLogger, type Logger } from '../server/logger.js';
 import { ChatMetrics } from '../server/metrics.js';
 import { type MetricsEndpoint, startMetricsEndpoint } from '../server/metricsEndpoint.js';
 import { connectionOptionsOf } from '../server/serverOptions.js';
-import { describe, freePort, takeFlags, untilSignal, withoutPassword } from './lifecycle.js';
+import {
+  describe,
+  freePort,
+  startRedisCluster,
+  takeFlags,
+  untilSignal,
+  withoutPassword,
+} from './lifecycle.js';
 
 const GATEWAY_HELP = `Usage: chat-gateway --zookeeper HOSTS --redis URL [options]
 
@@ -81,7 +87,7 @@ async function serve(config: ServerConfig, gateway: GatewayFlags, logger: Logger
     return 1;
   }
   const services = createRemoteServices(channel, { callTimeoutMs: gateway.rpcTimeoutMs });
-  const cluster = new RedisCluster({
+  const cluster = await startRedisCluster('chat-gateway', {
     url: config.redis!,
     serverId,
     epoch: newEpoch(),
@@ -89,13 +95,7 @@ async function serve(config: ServerConfig, gateway: GatewayFlags, logger: Logger
     onServerGone: (id) => services.users.resetServer(id),
     log: (level, message) => logger.log(level, message),
   });
-  try {
-    await cluster.start();
-  } catch (error) {
-    process.stderr.write(
-      `chat-gateway: cannot reach redis at ${withoutPassword(config.redis!)}: ${describe(error)}\n`,
-    );
-    await cluster.stop();
+  if (cluster === null) {
     await channel.close();
     return 1;
   }

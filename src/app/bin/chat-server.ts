@@ -3,7 +3,7 @@
 import cluster from 'node:cluster';
 import { availableParallelism } from 'node:os';
 import { TcpServer } from '../../net/index.js';
-import { RedisCluster } from '../cluster/RedisCluster.js';
+import type { RedisCluster } from '../cluster/RedisCluster.js';
 import type { ChatStore } from '../model/ChatStore.js';
 import { ChatServer } from '../server/ChatServer.js';
 import { parseServerArgs, SERVER_HELP, type ServerConfig } from '../server/config.js';
@@ -13,13 +13,20 @@ import { type MetricsEndpoint, startMetricsEndpoint } from '../server/metricsEnd
 import { connectionOptionsOf } from '../server/serverOptions.js';
 import { createLocalServices } from '../services/LocalMessageService.js';
 import { openStore } from '../store/openStore.js';
-import { describe, freePort, untilSignal, withoutPassword } from './lifecycle.js';
+import { describe, freePort, startRedisCluster, untilSignal, withoutPassword } from './lifecycle.js';
 
 /** `--workers N`: this process only supervises N workers that share the listen socket. */
 async function supervise(config: ServerConfig, workers: number, logger: Logger): Promise<number> {
   const supervisor = new TcpServer({ name: 'chat', host: config.host, port: config.port });
   supervisor.setThreadNum(workers);
-  const address = await supervisor.start();
+  let address: Awaited<ReturnType<TcpServer['start']>>;
+  try {
+    address = await supervisor.start();
+  } catch (error) {
+    // A worker that could not start said why on stderr already; this is the summary, not a trace.
+    process.stderr.write(`chat-server: not started: ${describe(error)}\n`);
+    return 1;
+  }
   process.stdout.write(`listening on ${address.toIpPort()}\n`);
   logger.log('info', 'supervisor started', { listen: address.toIpPort(), workers });
   return untilSignal(logger, () => supervisor.stop({ graceMs: 10_000 }));
@@ -39,7 +46,7 @@ async function serve(config: ServerConfig, logger: Logger): Promise<number> {
   }
   let redis: RedisCluster | null = null;
   if (config.redis !== undefined) {
-    redis = new RedisCluster({
+    redis = await startRedisCluster('chat-server', {
       url: config.redis,
       serverId,
       prefix: config.redisPrefix,
@@ -47,13 +54,7 @@ async function serve(config: ServerConfig, logger: Logger): Promise<number> {
       onServerGone: (id) => store.users.resetServer(id),
       log: (level, message) => logger.log(level, message),
     });
-    try {
-      await redis.start();
-    } catch (error) {
-      process.stderr.write(
-        `chat-server: cannot reach redis at ${withoutPassword(config.redis)}: ${describe(error)}\n`,
-      );
-      await redis.stop();
+    if (redis === null) {
       await store.close();
       return 1;
     }

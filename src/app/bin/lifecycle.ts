@@ -1,5 +1,6 @@
 /** Start-up and shutdown pieces shared by chat-server, chat-service and chat-gateway. */
 import { createServer } from 'node:net';
+import { RedisCluster, type RedisClusterOptions } from '../cluster/RedisCluster.js';
 import type { Logger } from '../server/logger.js';
 
 export const describe = (error: unknown): string => (error instanceof Error ? error.message : String(error));
@@ -65,4 +66,25 @@ export function freePort(host: string): Promise<number> {
       probe.close(() => (typeof address === 'object' && address !== null ? resolve(address.port) : reject()));
     });
   });
+}
+
+/**
+ * Presence and push routing in Redis, started; null (said on stderr as `bin: …`) when Redis cannot
+ * be reached, after which the caller closes what it had opened and exits 1.
+ */
+export async function startRedisCluster(
+  bin: string,
+  options: RedisClusterOptions,
+): Promise<RedisCluster | null> {
+  const cluster = new RedisCluster(options);
+  try {
+    await cluster.start();
+    return cluster;
+  } catch (error) {
+    process.stderr.write(
+      `${bin}: cannot reach redis at ${withoutPassword(options.url)}: ${describe(error)}\n`,
+    );
+    await cluster.stop();
+    return null;
+  }
 }
