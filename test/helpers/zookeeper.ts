@@ -14,6 +14,7 @@ import {
   type ZooKeeperServer,
   zooKeeperServing,
 } from '../../src/app/cluster/localZooKeeper.js';
+import { zooKeeperDirPrefix } from './testRun.js';
 
 export interface ZooKeeperHandle {
   readonly port: number;
@@ -66,7 +67,7 @@ async function start(
       'ZooKeeper is not installed: run `bash scripts/zookeeper.sh install` (npm test does it first)',
     );
   }
-  const dir = mkdtempSync(join(tmpdir(), 'mprpc-zk-'));
+  const dir = mkdtempSync(join(tmpdir(), zooKeeperDirPrefix()));
   try {
     const zk = await startLocalZooKeeper({
       size,
