@@ -99,6 +99,8 @@ export class RpcChannel implements RpcCaller, ConnectionOwner {
   private pending = 0;
   private closed = false;
   private readonly lostListeners: ((providerKey: string) => void)[] = [];
+  /** Providers reported lost and not seen back since (connected or listed again). */
+  private readonly lostReported = new Set<string>();
 
   constructor(options: RpcChannelOptions) {
     this.loop = options.loop ?? EventLoop.default();
@@ -224,13 +226,17 @@ export class RpcChannel implements RpcCaller, ConnectionOwner {
   /**
    * Calls `listener` with a provider's "host:port" when our connection to it is lost or drained,
    * or when it leaves the registry: work it committed may not have been announced by it (its
-   * owner may want to re-read what it depends on).
+   * owner may want to re-read what it depends on). Once per loss: a provider that leaves the
+   * registry and then drains (a clean stop), or whose connection drops and then leaves the
+   * registry (a crash), is reported at the first sign only, until it is connected or listed again.
    */
   onProviderLost(listener: (providerKey: string) => void): void {
     this.lostListeners.push(listener);
   }
 
   private providerLost(key: string): void {
+    if (this.lostReported.has(key)) return;
+    this.lostReported.add(key);
     for (const listener of this.lostListeners) listener(key);
   }
 
@@ -272,6 +278,7 @@ export class RpcChannel implements RpcCaller, ConnectionOwner {
     if (ep === undefined || ep.connection !== conn) return;
     if (conn.state === 'ready') {
       ep.markUp();
+      this.lostReported.delete(conn.key);
     } else if (conn.state === 'draining' || conn.state === 'closed') {
       ep.connection = null;
       if (!this.closed && (error !== null || conn.state === 'draining')) {
@@ -398,6 +405,7 @@ export class RpcChannel implements RpcCaller, ConnectionOwner {
     const previous = route.endpoints;
     route.endpoints = providers.map((info) => {
       const ep = this.endpoint(info.key, info.host, info.port);
+      if (!previous.includes(ep)) this.lostReported.delete(ep.key); // listed again: a new loss counts
       ep.reportedLoad = info.load;
       return ep;
     });
