@@ -5,6 +5,7 @@
  * answer (errno 8, 9) or a request timeout sends it again after a delay — always with the same
  * cmid, which the server stores once.
  */
+import { Errno } from '../protocol/errno.js';
 import type { ChatClient, SendChatOptions } from './ChatClient.js';
 import { ChatClientError, isChatClientError } from './errors.js';
 import type { ChatAckReply } from './types.js';
@@ -19,7 +20,7 @@ export interface ChatOutboxOptions {
 }
 
 /** errno answers that mean "not done, try again": rate limited, server unavailable. */
-const RETRY_ERRNOS = new Set([8, 9]);
+export const RETRY_ERRNOS: ReadonlySet<number> = new Set([Errno.RATE_LIMITED, Errno.UNAVAILABLE]);
 
 interface Outgoing {
   cmid: string;
@@ -132,7 +133,7 @@ export class ChatOutbox {
         if (m.inFlight !== client) return;
         m.inFlight = null;
         // CLOSED: lost with the connection, sent again after the next login. TIMEOUT on a live
-        // connection: sent again now. Anything else is not a transport failure (e.g. the codec
+        // connection: sent again after the retry delay. Anything else is not a transport failure (e.g. the codec
         // cannot encode it): repeating would not help.
         if (!isChatClientError(error)) {
           this.settle(m, () => m.reject(new ChatClientError('PROTOCOL', String(error), { cause: error })));

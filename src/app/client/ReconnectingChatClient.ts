@@ -17,8 +17,9 @@
  * ("retry") is retried after a delay and may then land after later ones.
  */
 import { randomBytes } from 'node:crypto';
+import { Errno } from '../protocol/errno.js';
 import { ChatClient, type ChatClientOptions, type CloseInfo, type SendChatOptions } from './ChatClient.js';
-import { ChatOutbox } from './ChatOutbox.js';
+import { ChatOutbox, RETRY_ERRNOS } from './ChatOutbox.js';
 import { type ClientCodec, loadClientCodec } from './codec.js';
 import { ChatClientError, isChatClientError } from './errors.js';
 import type { GatewayLocator, GatewayLocatorOptions } from './GatewayLocator.js';
@@ -86,7 +87,7 @@ interface Target {
 }
 
 /** Login answers worth retrying: already online (a dead gateway's presence not yet gone), 8, 9. */
-const LOGIN_RETRY_ERRNOS = new Set([2, 8, 9]);
+const LOGIN_RETRY_ERRNOS: ReadonlySet<number> = new Set([Errno.ALREADY_ONLINE, ...RETRY_ERRNOS]);
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
