@@ -34,8 +34,9 @@ async function gateway(
     ...(epoch === undefined ? {} : { epoch }),
     prefix,
     presenceTtlMs,
-    onServerGone: async (id) => {
-      gone.push(id);
+    // What the store would reset: one incarnation, or every one ('*').
+    onServerGone: async (id, gotEpoch) => {
+      gone.push(`${id}|${gotEpoch ?? '*'}`);
     },
     log: () => {},
   });
@@ -61,7 +62,7 @@ describe('presence fencing', () => {
 
     // Both survivors see g1's registry node go; exactly one cleans up (the store reset).
     await Promise.all([a.serverGone('g1', 'e1'), b.serverGone('g1', 'e1')]);
-    expect([...goneA, ...goneB]).toEqual(['g1']);
+    expect([...goneA, ...goneB]).toEqual(['g1|e1']);
     expect(await redis.get(`${prefix}:presence:101`)).toBeNull();
     expect(await a.claim(101, recordingSession())).toBe(true);
     expect(await redis.get(`${prefix}:presence:101`)).toBe('g2|x');
@@ -91,7 +92,7 @@ describe('presence fencing', () => {
     await waitUntil(() => held.closedByServer(), 'the fenced gateway to close its session', 5000);
   });
 
-  it('fencing an old incarnation leaves the users of the restarted server alone', async () => {
+  it('fencing an old incarnation leaves the users of the restarted server alone, in Redis and the store', async () => {
     const prefix = uniquePrefix('fence');
     const gone: string[] = [];
     const old = await gateway(prefix, 'g1', 'old');
@@ -104,9 +105,12 @@ describe('presence fencing', () => {
     const survivor = await gateway(prefix, 'g2', 'x', gone);
     await survivor.serverGone('g1', 'old');
     expect(await redis.mget(`${prefix}:presence:5`, `${prefix}:presence:6`)).toEqual(['g1|new', 'g1|new']);
+    // The store cleanup names the old incarnation only (the restarted one records `g1|new`).
+    expect(gone).toEqual(['g1|old']);
+    expect(restarted.holder).toBe('g1|new');
   });
 
-  it('told that its own earlier epoch is gone, a server releases those keys but leaves the store alone', async () => {
+  it('told that its own earlier epoch is gone, a server releases those keys and cleans up that epoch only', async () => {
     const prefix = uniquePrefix('fence');
     const gone: string[] = [];
     const g = await gateway(prefix, 'g1', 'old', gone);
@@ -117,7 +121,7 @@ describe('presence fencing', () => {
     // Its own directory then reports the old node removed.
     await g.serverGone('g1', 'old');
     expect(await redis.mget(`${prefix}:presence:11`, `${prefix}:presence:12`)).toEqual([null, 'g1|new']);
-    expect(gone).toEqual([]);
+    expect(gone).toEqual(['g1|old']);
   });
 
   it('without epochs (chat-server’s cluster), a clean stop releases its users and the same id serves again', async () => {

@@ -56,8 +56,8 @@ async function gateway(
     epoch: newEpoch(),
     prefix,
     ...(options.presenceTtlMs === undefined ? {} : { presenceTtlMs: options.presenceTtlMs }),
-    onServerGone: async (gid) => {
-      gone.push(gid);
+    onServerGone: async (gid, epoch) => {
+      gone.push(`${gid}|${epoch ?? '*'}`);
     },
     log: (_l, m) => trace.push(`${Date.now() % 100000} ${id} ${m}`),
   });
@@ -120,7 +120,7 @@ describe('gateway liveness', () => {
     );
     expect(await redis.exists(`${prefix}:fenced:ga|${first}`)).toBe(1);
     await waitUntil(() => goneB.length > 0, 'gb to clean up the store after ga', 5000);
-    expect(goneB).toEqual(['ga']);
+    expect(goneB).toEqual([`ga|${first}`]);
     // ga still runs and still reaches Redis: its next refresh finds the fence and closes its
     // sessions, and it cannot take anybody while fenced.
     await waitUntil(() => held.closedByServer(), 'the fenced gateway to close its sessions', 5000);
@@ -159,6 +159,7 @@ describe('gateway liveness', () => {
       10_000,
     );
     await waitUntil(() => gone.length > 0, 'the survivor to clean up the store after ga', 5000);
-    expect(gone).toEqual(['ga']);
+    // That incarnation only: a restart of 'ga' keeps the users it holds.
+    expect(gone).toEqual([`ga|${a.cluster.epoch}`]);
   }, 60_000);
 });

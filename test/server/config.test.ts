@@ -37,3 +37,19 @@ describe('classic pacing settings', () => {
     expect(SERVER_HELP).toMatch(/--legacy-write-bytes N[\s\S]*CHAT_LEGACY_WRITE_BYTES \(1024\)/);
   });
 });
+
+describe('--server-id', () => {
+  it('takes ids the store can record with an epoch (serverId|epoch in 64 characters)', () => {
+    const longest = 'g'.repeat(50);
+    expect(configOf(['--server-id', longest])).toMatchObject({ serverId: longest });
+    expect(configOf([], { CHAT_SERVER_ID: 'gateway-0' })).toMatchObject({ serverId: 'gateway-0' });
+  });
+
+  it('refuses an id too long for the store, or holding the epoch separator', () => {
+    for (const id of ['g'.repeat(51), 'a|b', '']) {
+      expect(parseServerArgs(['--server-id', id], {})).toMatchObject({
+        error: expect.stringMatching(/server id|empty/),
+      });
+    }
+  });
+});

@@ -193,6 +193,31 @@ describe('ChatService', () => {
     expect(await temp.store.users.findById(a.id)).toMatchObject({ state: 'offline' });
   });
 
+  it("records the presence's holder (serverId|epoch) per login: cleaning up one incarnation spares the next", async () => {
+    // A gateway's presence: the holder changes when its ZooKeeper session expires (new epoch).
+    class EpochPresence extends LocalPresence {
+      holder = 'gw-h|e1';
+    }
+    const presence = new EpochPresence();
+    const svc = new ChatService(createLocalServices(temp.store), presence, { serverId: 'gw-h' });
+    svc.setRouter(new LocalDeliveryRouter(presence));
+    const [a, b, c] = [await registered(svc), await registered(svc), await registered(svc)];
+    const sa = await loggedIn(svc, a);
+    const sc = await loggedIn(svc, c);
+    presence.holder = 'gw-h|e2';
+    const sb = await loggedIn(svc, b);
+    // c's login, made under e1, logs out after the switch: it clears its own row.
+    await svc.closeSession(sc.session);
+    expect(await temp.store.users.findById(c.id)).toMatchObject({ state: 'offline' });
+    // A survivor cleans up after incarnation e1: a goes offline, b (on e2) stays online.
+    expect(await temp.store.users.resetServer('gw-h', 'e1')).toBe(1);
+    expect((await temp.store.users.findById(a.id))?.state).toBe('offline');
+    expect((await temp.store.users.findById(b.id))?.state).toBe('online');
+    await svc.closeSession(sa.session);
+    await svc.closeSession(sb.session);
+    expect((await temp.store.users.findById(b.id))?.state).toBe('offline');
+  });
+
   it('coalesces DELIVER_ACKs of all sessions into one store write with the highest seq each', async () => {
     const { svc } = service({ ackFlushMs: 60_000 });
     const [a, b, c] = [await registered(svc), await registered(svc), await registered(svc)];

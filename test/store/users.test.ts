@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { hashPassword, verifyPassword } from '../../src/app/model/passwords.js';
+import { holderOf } from '../../src/app/model/UserModel.js';
 import { createUsers, STORE_KINDS, uniqueName, useTestStore } from './harness.js';
 
 const NASTY = [
@@ -83,6 +84,35 @@ describe.each(STORE_KINDS)('UserModel on %s', (kind) => {
     expect((await users.findById(b!))?.state).toBe('offline');
     expect((await users.findById(c!))?.state).toBe('online');
     expect(await users.resetServer(srvA)).toBe(0);
+  });
+
+  it("resets one incarnation (serverId|epoch) of a server, or all of them, and never a neighbour's", async () => {
+    const users = t.store.users;
+    const id = uniqueName('gw');
+    // Neighbours of the prefix range in byte order: the id alone, a longer id, `id|`'s successors.
+    const holders = {
+      old: holderOf(id, 'aaaaaaaaaaaa'),
+      next: holderOf(id, 'bbbbbbbbbbbb'),
+      bare: id,
+      cluster: holderOf(id, ''),
+      longer: holderOf(`${id}0`, 'aaaaaaaaaaaa'),
+      brace: `${id}}`,
+      other: holderOf(uniqueName('gx'), 'aaaaaaaaaaaa'),
+    };
+    const names = Object.keys(holders) as (keyof typeof holders)[];
+    const ids = await createUsers(t.store, names.length, 'incarnations');
+    const online = async (): Promise<string[]> => {
+      const rows = await Promise.all(ids.map((u) => users.findById(u)));
+      return names.filter((_, i) => rows[i]?.state === 'online');
+    };
+    await Promise.all(names.map((n, i) => users.setState(ids[i]!, 'online', holders[n])));
+
+    // The incarnation that lost its session: its user only, the next incarnation's stays online.
+    expect(await users.resetServer(id, 'aaaaaaaaaaaa')).toBe(1);
+    expect(await online()).toEqual(['next', 'bare', 'cluster', 'longer', 'brace', 'other']);
+    // Every incarnation (a restart with the same id, a sweep of a dead server).
+    expect(await users.resetServer(id)).toBe(3);
+    expect(await online()).toEqual(['longer', 'brace', 'other']);
   });
 
   it('ignores a late logout from a server that no longer holds the session', async () => {

@@ -11,7 +11,7 @@ import { newEpoch, watchGatewayLiveness } from '../distributed/gatewayLiveness.j
 import { createRemoteServices } from '../distributed/RemoteServices.js';
 import { SERVICE_KINDS, SERVICE_NAMES } from '../distributed/serviceProto.js';
 import { ChatServer } from '../server/ChatServer.js';
-import { parseServerArgs, SERVER_HELP, type ServerConfig } from '../server/config.js';
+import { parseServerArgs, SERVER_HELP, type ServerConfig, serverIdProblem } from '../server/config.js';
 import { createLogger, type Logger } from '../server/logger.js';
 import { ChatMetrics } from '../server/metrics.js';
 import { type MetricsEndpoint, startMetricsEndpoint } from '../server/metricsEndpoint.js';
@@ -92,7 +92,8 @@ async function serve(config: ServerConfig, gateway: GatewayFlags, logger: Logger
     serverId,
     epoch: newEpoch(),
     prefix: config.redisPrefix,
-    onServerGone: (id) => services.users.resetServer(id),
+    // One incarnation at a time: the users who logged in again through its next one stay online.
+    onServerGone: (id, epoch) => services.users.resetServer(id, epoch),
     log: (level, message) => logger.log(level, message),
   });
   if (cluster === null) {
@@ -253,7 +254,8 @@ async function main(): Promise<number> {
   }
   // The default server id is HOST:PORT with the port actually bound: choose it now.
   if (config.port === 0 && config.serverId === undefined) config.port = await freePort(config.host);
-  const idProblem = gatewayIdProblem(config.serverId ?? `${config.host}:${config.port}`);
+  const id = config.serverId ?? `${config.host}:${config.port}`;
+  const idProblem = gatewayIdProblem(id) ?? serverIdProblem(id);
   if (idProblem !== null) {
     process.stderr.write(`chat-gateway: --server-id: ${idProblem}\n`);
     return 2;

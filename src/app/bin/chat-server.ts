@@ -51,7 +51,7 @@ async function serve(config: ServerConfig, logger: Logger): Promise<number> {
       serverId,
       prefix: config.redisPrefix,
       // A server that died without logging its users out: show them offline (state column).
-      onServerGone: (id) => store.users.resetServer(id),
+      onServerGone: (id, epoch) => store.users.resetServer(id, epoch),
       log: (level, message) => logger.log(level, message),
     });
     if (redis === null) {

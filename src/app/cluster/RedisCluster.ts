@@ -1,4 +1,5 @@
 import { Redis } from 'ioredis';
+import { holderOf } from '../model/UserModel.js';
 import type { ChatSession } from '../service/ChatSession.js';
 import type { Delivery, DeliveryRouter } from '../service/DeliveryRouter.js';
 import type { Presence } from '../service/Presence.js';
@@ -24,10 +25,11 @@ export interface RedisClusterOptions {
   repairIntervalMs?: number;
   /**
    * Called on exactly one live server when another server stopped heart-beating for longer than
-   * the presence TTL (killed, frozen, cut off): the place to mark that server's users offline in
+   * the presence TTL (killed, frozen, cut off; `epoch` undefined: every incarnation), or when
+   * `serverGone` fenced one incarnation (`epoch` given): the place to mark those users offline in
    * the store (`store.users.resetServer`). A rejected promise makes a later sweep try again.
    */
-  onServerGone?: (serverId: string) => Promise<unknown>;
+  onServerGone?: (serverId: string, epoch?: string) => Promise<unknown>;
   log: (level: 'info' | 'warn', message: string) => void;
 }
 
@@ -190,7 +192,12 @@ export class RedisCluster implements Presence, DeliveryRouter {
   }
 
   private get value(): string {
-    return `${this.options.serverId}|${this.epochValue}`;
+    return holderOf(this.options.serverId, this.epochValue);
+  }
+
+  /** The store's holder of logins made now (Presence.holder): this incarnation, as in Redis. */
+  get holder(): string {
+    return this.value;
   }
 
   private membersKey(value: string): string {
@@ -252,16 +259,12 @@ export class RedisCluster implements Presence, DeliveryRouter {
 
   /**
    * Another server's incarnation is gone (its registry node left ZooKeeper: it died, stopped, or
-   * lost its session). Its users are free at once; the one caller that fenced it also runs
-   * `onServerGone` (store cleanup) unless `cleanStore` is false (a newer incarnation of the same
-   * id is running). Safe to call from every survivor.
+   * lost its session), or an earlier one of ours (our session expired). Its users are free at
+   * once; the one caller that fenced it also runs `onServerGone` for that incarnation only, so a
+   * newer one under the same id keeps its users. Safe to call from every survivor.
    */
-  async serverGone(serverId: string, epoch: string, cleanStore = true): Promise<void> {
-    const own = serverId === this.options.serverId;
-    if (own && epoch === this.epochValue) return;
-    // An earlier incarnation of ours (our session expired): its keys go, but the users the store
-    // shows on our id are ours now.
-    if (own) cleanStore = false;
+  async serverGone(serverId: string, epoch: string): Promise<void> {
+    if (serverId === this.options.serverId && epoch === this.epochValue) return;
     let released: number;
     try {
       released = await this.fence(serverId, epoch);
@@ -271,9 +274,8 @@ export class RedisCluster implements Presence, DeliveryRouter {
     }
     if (released < 0) return;
     this.options.log('warn', `server ${serverId}|${epoch} is gone; ${released} of its users are free`);
-    if (!cleanStore) return;
-    await this.options.onServerGone?.(serverId).catch((error: unknown) => {
-      this.options.log('warn', `cleanup after server ${serverId} failed: ${describe(error)}`);
+    await this.options.onServerGone?.(serverId, epoch).catch((error: unknown) => {
+      this.options.log('warn', `cleanup after server ${serverId}|${epoch} failed: ${describe(error)}`);
     });
   }
 

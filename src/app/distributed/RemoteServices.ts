@@ -65,8 +65,9 @@ class RemoteUserService implements UserService {
     await call(this.stub.SetState({ id, state, server_id: serverId ?? '' }, this.opts));
   }
 
-  async resetServer(serverId: string): Promise<number> {
-    return (await call(this.stub.ResetServer({ server_id: serverId }, this.opts))).count;
+  async resetServer(serverId: string, epoch?: string): Promise<number> {
+    const request = { server_id: serverId, epoch: epoch ?? '', one_epoch: epoch !== undefined };
+    return (await call(this.stub.ResetServer(request, this.opts))).count;
   }
 }
 

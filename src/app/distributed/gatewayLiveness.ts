@@ -40,11 +40,10 @@ export function watchGatewayLiveness(options: GatewayLivenessOptions): GatewayLi
   gateways.on('added', (gateway) => epochs.set(gateway.id, gateway.epoch));
   gateways.on('updated', (gateway) => {
     // Same id, new epoch: restarted (or re-registered after its session expired) before its old
-    // node went. The old incarnation is fenced; the new one holds its users under the same id
-    // in the store, so the store is left alone.
+    // node went. The old incarnation is fenced and only its users are cleaned up.
     const old = epochs.get(gateway.id);
     epochs.set(gateway.id, gateway.epoch);
-    if (old !== undefined && old !== gateway.epoch) void cluster.serverGone(gateway.id, old, false);
+    if (old !== undefined && old !== gateway.epoch) void cluster.serverGone(gateway.id, old);
   });
   gateways.on('removed', (gateway) => {
     epochs.delete(gateway.id);

@@ -44,7 +44,9 @@ export function userProvider(users: UserService): ServiceImpl<UserServiceRpc> {
         return {};
       }),
     ResetServer: (r) =>
-      answer({ ...OK_STATUS, count: 0 }, async () => ({ count: await users.resetServer(r.server_id) })),
+      answer({ ...OK_STATUS, count: 0 }, async () => ({
+        count: await users.resetServer(r.server_id, r.one_epoch ? r.epoch : undefined),
+      })),
   };
 }
 

@@ -26,6 +26,8 @@ export interface SetStateRequest {
 }
 export interface ResetServerRequest {
   server_id: string;
+  epoch: string;
+  one_epoch: boolean;
 }
 export interface ResetServerReply extends ReplyStatus {
   count: number;

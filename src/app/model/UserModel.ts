@@ -82,12 +82,33 @@ export class UserModel {
     ]);
   }
 
-  /** Crash recovery on start: every user whose session was on `serverId` goes offline. Returns how many. */
-  async resetServer(serverId: string): Promise<number> {
-    const { affectedRows } = await this.db.execute(
-      "UPDATE users SET state = 'offline', server_id = NULL WHERE server_id = ?",
-      [serverId],
-    );
+  /**
+   * Every user whose session was on `serverId` goes offline; returns how many. With an `epoch`,
+   * only that incarnation's (stored as `serverId|epoch`, see `holderOf`): a gateway that lost its
+   * ZooKeeper session keeps the users who logged in again through its next incarnation. Without,
+   * every incarnation's (crash recovery on start, a server that stopped heart-beating).
+   */
+  async resetServer(serverId: string, epoch?: string): Promise<number> {
+    const prefix = holderOf(serverId, '');
+    const { affectedRows } =
+      epoch === undefined
+        ? await this.db.execute(
+            "UPDATE users SET state = 'offline', server_id = NULL WHERE server_id = ? OR " +
+              '(server_id >= ? AND server_id < ?)',
+            // `|` then `}`: every `serverId|…` and nothing else (byte order; ids hold no `|`).
+            [serverId, prefix, `${serverId}}`],
+          )
+        : await this.db.execute("UPDATE users SET state = 'offline', server_id = NULL WHERE server_id = ?", [
+            holderOf(serverId, epoch),
+          ]);
     return affectedRows;
   }
+}
+
+/**
+ * What the state column records as the server holding a session: the server id, and with a
+ * presence epoch (a gateway's incarnation) `serverId|epoch`, as its presence keys in Redis do.
+ */
+export function holderOf(serverId: string, epoch: string): string {
+  return `${serverId}|${epoch}`;
 }

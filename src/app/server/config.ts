@@ -60,7 +60,8 @@ Options (each also read from the environment variable shown):
   --idle-timeout SECONDS   close silent framed connections, 0 = never
                                                                CHAT_IDLE_TIMEOUT (90)
   --server-id ID           this server's name in the store      CHAT_SERVER_ID (HOST:PORT,
-                           and in Redis; unique per server       the port actually bound)
+                           and in Redis; unique per server,      the port actually bound)
+                           at most 50 characters, no '|'
   --high-water-mark BYTES  pending output that disconnects a slow reader
                                                                CHAT_HIGH_WATER_MARK (8388608)
   --max-message BYTES      largest frame / legacy message       CHAT_MAX_MESSAGE (1048576)
@@ -140,7 +141,14 @@ const FLAGS: Readonly<Record<string, Flag>> = {
   '--metrics-port': { env: 'CHAT_METRICS_PORT', key: 'metricsPort', parse: integer(0, 65535) },
   '--metrics-host': { env: 'CHAT_METRICS_HOST', key: 'metricsHost', parse: text },
   '--idle-timeout': { env: 'CHAT_IDLE_TIMEOUT', key: 'idleTimeoutMs', parse: integer(0, 86_400, 1000) },
-  '--server-id': { env: 'CHAT_SERVER_ID', key: 'serverId', parse: text },
+  '--server-id': {
+    env: 'CHAT_SERVER_ID',
+    key: 'serverId',
+    parse: (raw) => {
+      const problem = serverIdProblem(raw);
+      return problem === null ? raw : new Error(problem);
+    },
+  },
   '--high-water-mark': {
     env: 'CHAT_HIGH_WATER_MARK',
     key: 'highWaterMarkBytes',
@@ -243,4 +251,18 @@ export function parseServerArgs(argv: readonly string[], env: NodeJS.ProcessEnv)
     return { error: `--redis must be a redis:// URL, got '${config.redis}'` };
   }
   return { help: false, config };
+}
+
+/**
+ * Longest server id: the store records `serverId|epoch` (12 hex digits, UserModel.holderOf) in a
+ * 64-character column.
+ */
+export const MAX_SERVER_ID_LENGTH = 50;
+
+/** Why `id` cannot name a server (null when it can). */
+export function serverIdProblem(id: string): string | null {
+  if (id === '' || id.length > MAX_SERVER_ID_LENGTH || id.includes('|')) {
+    return `server id '${id}' must be 1 to ${MAX_SERVER_ID_LENGTH} characters without '|'`;
+  }
+  return null;
 }

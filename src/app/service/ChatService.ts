@@ -295,9 +295,10 @@ export class ChatService {
     }
     session.userId = user.id;
     session.userName = user.name;
+    session.holder = this.presence.holder ?? this.options.serverId;
     this.events.loggedIn(session, user.id);
     try {
-      await this.store.users.setState(user.id, 'online', this.options.serverId);
+      await this.store.users.setState(user.id, 'online', session.holder);
       const [friends, groups, cursor] = await Promise.all([
         this.store.friends.list(user.id),
         this.store.groups.listForUser(user.id),
@@ -541,7 +542,7 @@ export class ChatService {
     await this.presence.release(userId, session);
     if (this.presence.local(userId) === undefined) {
       try {
-        await this.store.users.setState(userId, 'offline', this.options.serverId);
+        await this.store.users.setState(userId, 'offline', session.holder);
       } catch (error) {
         this.reportError(error, `offline state of user ${userId}`);
       }

@@ -50,6 +50,8 @@ const kQueueLow = 256;
  */
 export class ChatSession {
   userName = '';
+  /** What the store records as holding this login (Presence.holder at login): its logout clears only that. */
+  holder = '';
   inbox: InboxStream | null = null;
   closed = false;
   /** Chat messages submitted and not yet acknowledged; barriers wait for them. */

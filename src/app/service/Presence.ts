@@ -10,6 +10,11 @@ export interface Presence {
   release(userId: number, session: ChatSession): Promise<void>;
   /** The session of `userId` on this server, if any. */
   local(userId: number): ChatSession | undefined;
+  /**
+   * What the store records as the holder of a login made now, when it is more than the server id:
+   * the cluster's `serverId|epoch`, so that cleaning up after one incarnation spares the next.
+   */
+  readonly holder?: string;
 }
 
 export class LocalPresence implements Presence {

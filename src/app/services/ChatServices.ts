@@ -17,8 +17,11 @@ export interface UserService {
   verifyPassword(id: number, password: string): Promise<UserRecord | undefined>;
   /** Who is online where: the state column and the server holding the session. */
   setState(id: number, state: PresenceState, serverId: string | null): Promise<void>;
-  /** Marks every user held by `serverId` offline (its crash or restart); returns how many. */
-  resetServer(serverId: string): Promise<number>;
+  /**
+   * Marks the users held by `serverId` offline (its crash or restart), only its incarnation
+   * `epoch` when given; returns how many.
+   */
+  resetServer(serverId: string, epoch?: string): Promise<number>;
 }
 
 export interface FriendService {
