@@ -5,7 +5,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { userProvider } from '../../src/app/distributed/providers.js';
 import { chatServiceDefinition } from '../../src/app/distributed/serviceProto.js';
+import type { ResetServerRequest } from '../../src/app/distributed/wireTypes.js';
 import { holderOf } from '../../src/app/model/UserModel.js';
+import type { CallContext } from '../../src/rpc/index.js';
 import { openTempStore, type TempStore } from '../service/helpers.js';
 
 let temp: TempStore;
@@ -24,8 +26,15 @@ describe('UserService.ResetServer', () => {
     await users.setState(ids[1]!, 'online', holderOf('gw', 'e2'));
     await users.setState(ids[2]!, 'online', holderOf('gw', 'e3'));
     const provider = userProvider(users);
-    const reset = (request: { server_id: string; epoch: string; one_epoch: boolean }) =>
-      (provider.ResetServer as (r: typeof request) => Promise<{ errno: number; count: number }>)(request);
+    const context: CallContext = {
+      service: 'chat.svc.UserService',
+      method: 'ResetServer',
+      protocol: 'native',
+      peer: '127.0.0.1:1',
+      deadline: Number.POSITIVE_INFINITY,
+      remainingMs: () => Number.POSITIVE_INFINITY,
+    };
+    const reset = async (request: ResetServerRequest) => provider.ResetServer(request, context);
 
     expect(await reset({ server_id: 'gw', epoch: 'e1', one_epoch: true })).toMatchObject({
       errno: 0,
@@ -39,7 +48,7 @@ describe('UserService.ResetServer', () => {
   });
 
   it('its request keeps epoch and one_epoch through protobuf', () => {
-    const type = chatServiceDefinition('user').methods.ResetServer!.resolve().resolvedRequestType!;
+    const type = chatServiceDefinition('user').root.lookupType('chat.svc.ResetServerRequest');
     const request = { server_id: 'gw', epoch: 'e9', one_epoch: true };
     expect(type.toObject(type.decode(type.encode(request).finish()))).toEqual(request);
   });

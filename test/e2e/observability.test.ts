@@ -11,7 +11,13 @@ import { promisify } from 'node:util';
 import { afterAll, describe, expect, test } from 'vitest';
 import type { ChatPush } from '../../src/app/client/types.js';
 import { packageRoot } from '../../src/app/cluster/paths.js';
-import { CHAT_SERVER_BIN, type ChatServerProcess, startChatServer } from '../helpers/chatServer.js';
+import {
+  CHAT_SERVER_BIN,
+  type ChatServerProcess,
+  type DistributedDeployment,
+  startChatServer,
+  startDistributed,
+} from '../helpers/chatServer.js';
 import { Clients, jsonFrame, login, register, uniqueName, waitUntil } from './support.js';
 
 const run = promisify(execFile);
@@ -237,6 +243,8 @@ describe('metrics', () => {
 
     const before = await scrape();
     expect(sample(before, 'chat_redis_up')).toBe(-1); // no --redis
+    expect(sample(before, 'chat_zookeeper_up')).toBe(-1); // not a gateway
+    expect(before).not.toContain('chat_service_providers{');
     expect(before).toMatch(/^nodejs_eventloop_lag_seconds \d/m);
     expect(before).toContain('# TYPE chat_commit_latency_seconds histogram');
 
@@ -330,5 +338,36 @@ describe('metrics with a cluster presence (Redis)', () => {
     const text = await (await fetch(url)).text();
     expect(sample(text, 'chat_redis_up')).toBe(1);
     expect((await fetch(url.replace('/metrics', '/other'))).status).toBe(404);
+  });
+});
+
+describe('metrics of a gateway', () => {
+  let unit: DistributedDeployment | undefined;
+  afterAll(async () => {
+    await unit?.cleanup();
+  });
+
+  test('chat_zookeeper_up and chat_service_providers show what the gateway can reach; a stopped node leaves the count', async () => {
+    unit = await startDistributed({
+      services: ['user,friend,group', 'message', 'message'],
+      extraArgs: ['--metrics-port', '0'],
+    });
+    const gateway = unit.gateways[0]!;
+    await waitUntil(() => /metrics on (http:\S+)/.test(gateway.output()), 'metrics line');
+    const url = /metrics on (http:\S+)/.exec(gateway.output())![1]!;
+    const scrape = async (): Promise<string> => (await fetch(url)).text();
+    const providers = (text: string, service: string): number =>
+      sample(text, `chat_service_providers{service="${service}"}`);
+
+    const text = await scrape();
+    expect(sample(text, 'chat_zookeeper_up')).toBe(1);
+    expect(sample(text, 'chat_redis_up')).toBe(1);
+    expect(['user', 'friend', 'group', 'message'].map((s) => providers(text, s))).toEqual([1, 1, 1, 2]);
+
+    await unit.services[2]!.stop();
+    await waitUntil(
+      async () => providers(await scrape(), 'message') === 1,
+      'the stopped node to leave the count',
+    );
   });
 });

@@ -100,10 +100,22 @@ async function serve(config: ServerConfig, gateway: GatewayFlags, logger: Logger
     await channel.close();
     return 1;
   }
+  // Its own session (registry node, liveness), short so that a dead gateway is noticed soon.
+  const registrySession = new ZkSession({
+    connect: gateway.zookeeper,
+    sessionTimeoutMs: gateway.zkSessionTimeoutMs,
+  });
   const metrics =
     config.metricsPort === undefined
       ? undefined
-      : new ChatMetrics({ redisConnected: () => cluster.connected });
+      : new ChatMetrics({
+          redisConnected: () => cluster.connected,
+          zookeeperConnected: () => registrySession.connected,
+          providers: () =>
+            Object.fromEntries(
+              SERVICE_KINDS.map((kind) => [kind, channel.providers(SERVICE_NAMES[kind]).length]),
+            ),
+        });
   const server = new ChatServer(() => services, {
     ...connectionOptionsOf(config, serverId),
     presence: cluster,
@@ -125,10 +137,6 @@ async function serve(config: ServerConfig, gateway: GatewayFlags, logger: Logger
     return 1;
   }
   // Registered once it serves: a discovering client may connect the moment the node appears.
-  const registrySession = new ZkSession({
-    connect: gateway.zookeeper,
-    sessionTimeoutMs: gateway.zkSessionTimeoutMs,
-  });
   const client = advertised(gateway, bound);
   const registrar = new GatewayRegistrar({
     session: registrySession,

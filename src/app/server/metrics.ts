@@ -12,6 +12,17 @@ export type ThrottleReason = 'chat_rate' | (string & {});
 
 export type LoginResult = 'ok' | 'bad_credentials' | 'already_online' | 'error';
 
+export interface ChatMetricsOptions {
+  /** Whether Redis is connected (cluster presence); absent: the server runs without Redis. */
+  redisConnected?: () => boolean;
+  /** Whether the gateway's ZooKeeper session is connected; absent: no ZooKeeper. */
+  zookeeperConnected?: () => boolean;
+  /** Providers known per service kind (gateway); absent: in-process services. */
+  providers?: () => Record<string, number>;
+  /** Node's standard process metrics. Default true. */
+  defaultMetrics?: boolean;
+}
+
 export class ChatMetrics {
   readonly registry = new Registry();
 
@@ -102,15 +113,37 @@ export class ChatMetrics {
   });
   /** 1 while connected; collected at scrape time from `redisConnected` (absent without Redis). */
   readonly redisUp: Gauge;
+  /** 1 while the gateway's ZooKeeper session is connected; -1 for a server without one. */
+  readonly zookeeperUp: Gauge;
+  /** Providers a gateway can call, per service (collected from `providers`; none in chat-server). */
+  readonly serviceProviders: Gauge<'service'>;
 
-  constructor(options: { redisConnected?: () => boolean; defaultMetrics?: boolean } = {}) {
-    const redisConnected = options.redisConnected;
+  constructor(options: ChatMetricsOptions = {}) {
+    const { redisConnected, zookeeperConnected, providers } = options;
     this.redisUp = new Gauge({
       name: 'chat_redis_up',
       help: 'Whether the connection to Redis (cluster presence and routing) is up; -1 without Redis',
       registers: [this.registry],
       collect() {
         this.set(redisConnected === undefined ? -1 : redisConnected() ? 1 : 0);
+      },
+    });
+    this.zookeeperUp = new Gauge({
+      name: 'chat_zookeeper_up',
+      help: "Whether the gateway's ZooKeeper session (registry, liveness) is connected; -1 without ZooKeeper",
+      registers: [this.registry],
+      collect() {
+        this.set(zookeeperConnected === undefined ? -1 : zookeeperConnected() ? 1 : 0);
+      },
+    });
+    this.serviceProviders = new Gauge<'service'>({
+      name: 'chat_service_providers',
+      help: 'Service nodes the gateway knows and can call, per service (0: that business is down)',
+      labelNames: ['service'],
+      registers: [this.registry],
+      collect() {
+        if (providers === undefined) return;
+        for (const [service, count] of Object.entries(providers())) this.set({ service }, count);
       },
     });
     for (const codec of ['pending', 'legacy', 'json', 'protobuf'] as const)
