@@ -4,6 +4,7 @@ import {
   fitLegacyChatMessage,
   fitLegacyLoginAck,
   kClassicRecvBytes,
+  legacyChatMessageBound,
   legacyEncodedBytes,
   truncationMarker,
 } from '../../src/app/protocol/legacyFit.js';
@@ -92,6 +93,29 @@ describe('legacy replies cut to the classic recv buffer', () => {
       }),
       { numRuns: 300 },
     );
+  });
+
+  it('the size bound that skips the second encoding is never below the real size', () => {
+    // Short strings only: the bound is what lets most pushes skip a JSON.stringify.
+    const short = push.map((p) => ({ ...p, msg: p.msg.slice(0, 200) }));
+    fc.assert(
+      fc.property(short, (p) => {
+        expect(legacyChatMessageBound(p)).toBeGreaterThanOrEqual(legacyEncodedBytes(legacyChatMessage(p)));
+      }),
+      { numRuns: 500 },
+    );
+    // The widest: control characters escape to 6 bytes each, ids take their longest form.
+    const worst: ChatPushView = {
+      msgid: 10,
+      mid: 1,
+      seq: 1,
+      id: 2 ** 53 - 1,
+      name: '\u0001'.repeat(20),
+      groupid: 2 ** 53 - 1,
+      msg: '\u0001'.repeat(50),
+      time: '\u0001'.repeat(19),
+    };
+    expect(legacyChatMessageBound(worst)).toBe(legacyEncodedBytes(legacyChatMessage(worst)));
   });
 
   it('4,096 escape-heavy characters are cut to one recv', () => {

@@ -41,6 +41,9 @@ export function truncationMarker(fullChars: number): string {
  */
 export function fitLegacyChatMessage(push: ChatPushView, maxBytes: number): LegacyChatMessage {
   const whole = legacyChatMessage(push);
+  // Most pushes are short: when even the worst case fits, skip encoding it once more here (the
+  // codec encodes it to send).
+  if (legacyChatMessageBound(push) <= maxBytes) return whole;
   if (legacyEncodedBytes(whole) <= maxBytes) return whole;
   const marker = truncationMarker(push.msg.length);
   const cut = (chars: number): LegacyChatMessage => ({ ...whole, msg: push.msg.slice(0, chars) + marker });
@@ -55,6 +58,17 @@ export function fitLegacyChatMessage(push: ChatPushView, maxBytes: number): Lega
   const code = push.msg.charCodeAt(lo - 1);
   if (lo > 0 && code >= 0xd800 && code <= 0xdbff) lo--;
   return cut(lo);
+}
+
+/**
+ * Bytes the legacy encoding of `push` can take at most: the keys and punctuation of the longest
+ * shape (group message), two ids of at most 16 characters each, and 6 bytes per UTF-16
+ * unit of the strings (a `\u00XX` escape is the widest a unit gets; UTF-8 needs at most 3), and
+ * the `\0`.
+ */
+export function legacyChatMessageBound(push: ChatPushView): number {
+  const kFixed = '{"msgid":10,"id":,"name":"","groupid":,"msg":"","time":""}'.length + 2 * 16 + 1;
+  return kFixed + 6 * (push.name.length + push.msg.length + push.time.length);
 }
 
 /** A LOGIN_MSG_ACK cut to the budget, and how many of the offered unread messages it carries. */
