@@ -92,6 +92,29 @@ describe('presence fencing', () => {
     await waitUntil(() => held.closedByServer(), 'the fenced gateway to close its session', 5000);
   });
 
+  it('the refresh keeps every key in chunks, re-takes lost ones, and gives up a user held elsewhere', async () => {
+    const prefix = uniquePrefix('fence');
+    // 3 s TTL: refreshed every second.
+    const g = await gateway(prefix, 'g1', 'e1', [], 3000);
+    const users = Array.from({ length: 1200 }, (_, i) => 1000 + i);
+    const sessions = users.map(() => recordingSession());
+    for (const [i, u] of users.entries()) expect(await g.claim(u, sessions[i]!)).toBe(true);
+    // As after a Redis restart: every key and the member set gone; one user taken by another server.
+    await redis.del(...users.map((u) => `${prefix}:presence:${u}`), `${prefix}:members:g1|e1`);
+    await redis.set(`${prefix}:presence:1500`, 'g2|x');
+    await waitUntil(
+      () => sessions[500]!.closedByServer(),
+      'the session of the user held elsewhere to close',
+      5000,
+    );
+    const values = await redis.mget(...users.map((u) => `${prefix}:presence:${u}`));
+    expect(values.filter((v) => v === 'g1|e1')).toHaveLength(1199);
+    expect(values[500]).toBe('g2|x');
+    expect(await redis.scard(`${prefix}:members:g1|e1`)).toBe(1199);
+    expect(await redis.pttl(`${prefix}:presence:1000`)).toBeGreaterThan(1000);
+    expect(sessions.filter((s) => s.closedByServer())).toHaveLength(1);
+  });
+
   it('fencing an old incarnation leaves the users of the restarted server alone, in Redis and the store', async () => {
     const prefix = uniquePrefix('fence');
     const gone: string[] = [];

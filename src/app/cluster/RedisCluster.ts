@@ -51,6 +51,38 @@ end
 return 0`;
 
 /**
+ * The periodic refresh of many users at once (kClaimScript's rule per user, the fence checked
+ * once): keeps or re-takes each key, returns the users whose key another server holds now, or -1
+ * when this incarnation is fenced. KEYS: fence key, member set. ARGV: value, ttl ms,
+ * "serverId|", presence key prefix, user ids...
+ */
+const kRefreshScript = `
+if redis.call('EXISTS', KEYS[1]) == 1 then return -1 end
+local lost = {}
+local kept = {}
+for i = 5, #ARGV do
+  local k = ARGV[4] .. ARGV[i]
+  local v = redis.call('GET', k)
+  if v == ARGV[1] then
+    redis.call('PEXPIRE', k, ARGV[2])
+    kept[#kept + 1] = ARGV[i]
+  elseif v == false or string.sub(v, 1, #ARGV[3]) == ARGV[3] then
+    redis.call('SET', k, ARGV[1], 'PX', ARGV[2])
+    kept[#kept + 1] = ARGV[i]
+  else
+    lost[#lost + 1] = ARGV[i]
+  end
+end
+if #kept > 0 then
+  redis.call('SADD', KEYS[2], unpack(kept))
+  redis.call('PEXPIRE', KEYS[2], 2 * tonumber(ARGV[2]))
+end
+return lost`;
+
+/** Users per refresh script run: short enough not to hold Redis up, within Lua's unpack limit. */
+const kRefreshChunk = 500;
+
+/**
  * Fences one incarnation (`serverId|epoch`) and deletes the presence keys it still holds, in one
  * step. Returns the number released, or -1 when it was fenced already (by another survivor, or
  * by itself at a clean stop): exactly one caller cleans up after it. ARGV[4] (mode): 'survivor'
@@ -370,22 +402,39 @@ export class RedisCluster implements Presence, DeliveryRouter {
     await this.heartbeat();
     const entries = [...this.sessions];
     if (entries.length === 0) return;
+    const value = this.value;
+    const fixed = [
+      this.fenceKey(value),
+      this.membersKey(value),
+      value,
+      this.ttlMs,
+      `${this.options.serverId}|`,
+      `${this.prefix}:presence:`,
+    ];
     try {
       const pipeline = this.commands.pipeline();
-      for (const [userId] of entries) pipeline.eval(kClaimScript, 3, ...this.claimArgs(userId));
+      for (let i = 0; i < entries.length; i += kRefreshChunk) {
+        const ids = entries.slice(i, i + kRefreshChunk).map(([userId]) => userId);
+        pipeline.eval(kRefreshScript, 2, ...fixed, ...ids);
+      }
       const results = (await pipeline.exec()) ?? [];
-      if (results.some(([error, kept]) => error === null && kept === -1)) {
+      if (results.some(([error, lost]) => error === null && lost === -1)) {
         this.onFenced();
         return;
       }
-      results.forEach(([error, kept], i) => {
-        const [userId, session] = entries[i]!;
-        if (error === null && kept === 0 && this.sessions.get(userId) === session) {
+      const refreshed = new Map(entries);
+      for (const [error, lost] of results) {
+        if (error !== null) throw error;
+        for (const id of lost as string[]) {
+          const userId = Number(id);
+          const session = this.sessions.get(userId);
+          // Not a session that logged in (again) while the refresh ran.
+          if (session === undefined || refreshed.get(userId) !== session) continue;
           // Someone logged in elsewhere while our key was gone: theirs wins, this one is stale.
           this.options.log('warn', `user ${userId} is online on another server; closing the local session`);
           session.transport.close();
         }
-      });
+      }
     } catch (error) {
       this.options.log('warn', `presence refresh failed: ${describe(error)}`);
     }
