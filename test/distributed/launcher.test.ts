@@ -46,6 +46,19 @@ const freePort = (): Promise<number> =>
     });
   });
 
+/** A free port whose next port is free too (one metrics port per gateway). */
+async function freePortPair(): Promise<number> {
+  for (;;) {
+    const port = await freePort();
+    const next = await new Promise<boolean>((resolve) => {
+      const s = createServer()
+        .once('error', () => resolve(false))
+        .listen(port + 1, '127.0.0.1', () => s.close(() => resolve(true)));
+    });
+    if (next) return port;
+  }
+}
+
 interface Launched {
   proc: ChildProcess;
   out: () => string;
@@ -104,7 +117,7 @@ async function interruptAndCheck(launched: Launched, atLeast: number): Promise<v
 }
 
 test('starts the unit behind Nginx, serves the printed address, and SIGINT stops every process', async () => {
-  const [port, zkPort] = [await freePort(), await freePort()];
+  const [port, zkPort, metricsPort] = [await freePort(), await freePort(), await freePortPair()];
   const launched = await launch([
     '--gateways',
     '2',
@@ -114,8 +127,16 @@ test('starts the unit behind Nginx, serves the printed address, and SIGINT stops
     String(port),
     '--zookeeper-port',
     String(zkPort),
+    '--metrics-port',
+    String(metricsPort),
   ]);
   expect(launched.out()).toContain(`connect to 127.0.0.1:${port}`);
+  // One metrics endpoint per gateway, each seeing both message nodes.
+  const urls = [0, 1].map((k) => `http://127.0.0.1:${metricsPort + k}/metrics`);
+  expect(launched.out()).toContain(`gateway metrics: ${urls.join(', ')}`);
+  for (const url of urls) {
+    expect(await (await fetch(url)).text()).toMatch(/^chat_service_providers\{service="message"\} 2$/m);
+  }
   // The services (user/friend/group and two message nodes) and the two gateways came up.
   expect(launched.err().match(/\[(users|message-\d|gateway-\d)\] listening on/g)?.length).toBe(5);
 

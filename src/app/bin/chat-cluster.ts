@@ -24,6 +24,8 @@ stream module (apt-get) if it is missing.
   --redis-prefix P   Redis key prefix                       (chat)
   --workers N        worker processes per server            (0 = the server process serves)
   --log-level LEVEL  servers' log level                     (info)
+  --metrics-port P   Prometheus metrics: server i on P + i × max(1, workers),
+                     each of its workers on the next ports  (off)
   -h, --help         show this help
 `;
 
@@ -37,6 +39,7 @@ const defaults: Record<string, string> = {
   'redis-prefix': 'chat',
   workers: '0',
   'log-level': 'info',
+  'metrics-port': '',
 };
 
 function parse(argv: string[]): Record<string, string> | 'help' {
@@ -56,6 +59,10 @@ function parse(argv: string[]): Record<string, string> | 'help' {
       throw new Error(`--${key} must be a small non-negative integer`);
   }
   if (Number(out.servers) < 1) throw new Error('--servers must be at least 1');
+  const metrics = out['metrics-port']!;
+  const needed = Number(out.servers) * Math.max(1, Number(out.workers));
+  if (metrics !== '' && !(/^\d+$/.test(metrics) && Number(metrics) >= 1 && Number(metrics) + needed <= 65536))
+    throw new Error('--metrics-port must be a port with room for one per server and worker');
   return out;
 }
 
@@ -84,6 +91,7 @@ async function main(): Promise<number> {
     redisPrefix: opts['redis-prefix']!,
     workersPerServer: Number(opts.workers),
     logLevel: opts['log-level']!,
+    ...(opts['metrics-port'] === '' ? {} : { metricsPort: Number(opts['metrics-port']) }),
     prefix,
     onServerOutput: (i, line) => process.stderr.write(`[server-${i}] ${line}\n`),
   });
@@ -91,6 +99,7 @@ async function main(): Promise<number> {
   process.stdout.write(
     `cluster ready: connect to ${cluster.address.host}:${cluster.address.port} (servers ${list})\n`,
   );
+  if (cluster.metricsUrls.length > 0) process.stdout.write(`metrics: ${cluster.metricsUrls.join(', ')}\n`);
   process.stdout.write('press Ctrl-C to stop\n');
   await new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);

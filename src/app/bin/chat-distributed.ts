@@ -34,6 +34,8 @@ stops everything on Ctrl-C. Installs nginx (apt-get) if missing; ZooKeeper must 
   --zk N              ZooKeeper servers: 1 (standalone) or 3 (an ensemble; every component
                       gets all three addresses and survives any one down) (1)
   --log-level LEVEL   processes' log level                       (info)
+  --metrics-port P    gateway k serves Prometheus metrics on
+                      http://127.0.0.1:P+k/metrics               (off)
   -h, --help          show this help
 `;
 
@@ -50,6 +52,7 @@ const defaults: Record<string, string> = {
   'zookeeper-port': '2182',
   zk: '1',
   'log-level': 'info',
+  'metrics-port': '',
 };
 
 function parse(argv: string[]): { values: Record<string, string>; nginx: boolean } | 'help' {
@@ -74,6 +77,12 @@ function parse(argv: string[]): { values: Record<string, string>; nginx: boolean
       throw new Error(`--${key} must be a small non-negative integer`);
   }
   if (values.zk !== '1' && values.zk !== '3') throw new Error('--zk must be 1 or 3');
+  const metrics = values['metrics-port']!;
+  if (
+    metrics !== '' &&
+    !(/^\d+$/.test(metrics) && Number(metrics) >= 1 && Number(metrics) + Number(values.gateways) <= 65536)
+  )
+    throw new Error('--metrics-port must be a port with room for one per gateway');
   const userNodes = Number(values['user-nodes']);
   if (!Number.isInteger(userNodes) || userNodes < 1 || userNodes > 16)
     throw new Error('--user-nodes must be 1 to 16');
@@ -122,6 +131,7 @@ async function main(): Promise<number> {
     zookeeperPort: Number(values['zookeeper-port']),
     zookeeperNodes: Number(values.zk),
     logLevel: values['log-level']!,
+    ...(values['metrics-port'] === '' ? {} : { metricsPort: Number(values['metrics-port']) }),
     prefix,
     onOutput: (name, line) => process.stderr.write(`[${name}] ${line}\n`),
   });
@@ -130,6 +140,11 @@ async function main(): Promise<number> {
     `distributed chat server ready: connect to ${unit.address.host}:${unit.address.port} (gateways ${gateways}; zookeeper ${unit.zookeeper})\n`,
   );
   process.stdout.write(`discovering clients: chat-client --discover zk://${unit.zookeeper}\n`);
+  if (values['metrics-port'] !== '') {
+    const base = Number(values['metrics-port']);
+    const urls = unit.gateways.map((_, k) => `http://127.0.0.1:${base + k}/metrics`).join(', ');
+    process.stdout.write(`gateway metrics: ${urls}\n`);
+  }
   process.stdout.write('press Ctrl-C to stop\n');
   await new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);

@@ -21,6 +21,20 @@ export interface LocalClusterOptions {
   onServerOutput?: (index: number, line: string) => void;
   /** More chat-server flags for every server (e.g. `['--idle-timeout', '0']`). */
   extraServerArgs?: readonly string[];
+  /**
+   * Prometheus metrics from this port on: server i's on `metricsPort + i * max(1, workers)` (each
+   * worker takes the next port). Default: no metrics.
+   */
+  metricsPort?: number;
+}
+
+/** Where server `index`'s (first) metrics endpoint is, with `metricsPort` set. */
+export function clusterMetricsPort(
+  options: Pick<LocalClusterOptions, 'metricsPort' | 'workersPerServer'>,
+  index: number,
+): number | undefined {
+  if (options.metricsPort === undefined) return undefined;
+  return options.metricsPort + index * Math.max(1, options.workersPerServer);
 }
 
 export interface ServerProcess {
@@ -33,6 +47,8 @@ export interface LocalCluster {
   readonly servers: ServerProcess[];
   readonly nginx: RunningNginx;
   readonly address: { host: string; port: number };
+  /** Every server's (and worker's) metrics endpoint; empty without `metricsPort`. */
+  readonly metricsUrls: string[];
   stop(): Promise<void>;
 }
 
@@ -110,6 +126,9 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
           `server-${i}`,
           '--log-level',
           options.logLevel,
+          ...(options.metricsPort === undefined
+            ? []
+            : ['--metrics-port', String(clusterMetricsPort(options, i))]),
           ...(options.extraServerArgs ?? []),
         ],
         (line) => options.onServerOutput?.(i, line),
@@ -126,6 +145,14 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
       servers,
       nginx,
       address: { host: options.host, port: options.port },
+      metricsUrls: servers.flatMap((s) => {
+        const first = clusterMetricsPort(options, s.index);
+        if (first === undefined) return [];
+        return Array.from(
+          { length: Math.max(1, options.workersPerServer) },
+          (_, k) => `http://127.0.0.1:${first + k}/metrics`,
+        );
+      }),
       stop: async () => {
         await nginx.stop();
         await Promise.all(servers.map((s) => stopProcess(s.process)));

@@ -30,6 +30,8 @@ export interface LocalDistributedOptions {
   zookeeperTickMs?: number;
   /** `--zk-session-timeout` of every gateway and service: how long a killed one stays listed. */
   zkSessionTimeoutMs?: number;
+  /** Gateway k serves Prometheus metrics on this port + k. Default: no metrics. */
+  metricsPort?: number;
 }
 
 interface Spec {
@@ -117,6 +119,7 @@ export async function startLocalDistributed(options: LocalDistributedOptions): P
         '--log-level',
         options.logLevel,
         ...common,
+        ...(options.metricsPort === undefined ? [] : ['--metrics-port', String(options.metricsPort + i)]),
         ...(options.extraGatewayArgs ?? []),
       ];
       specs.gateway.push({ name: `gateway-${i}`, args });
