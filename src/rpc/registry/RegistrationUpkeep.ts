@@ -79,9 +79,14 @@ export class RegistrationUpkeep {
     this.dirty = true;
   };
 
-  /** Serialised: a request while one runs waits for it, then runs if still needed. */
+  /**
+   * Serialised: a request while one runs waits for it, then runs if still needed, or waits for
+   * the rerun another request started meanwhile (so `start` resolves with nothing in flight).
+   */
   private register(): Promise<void> {
-    if (this.running !== null) return this.running.then(() => (this.dirty ? this.register() : undefined));
+    if (this.running !== null) {
+      return this.running.then(() => (this.dirty || this.running !== null ? this.register() : undefined));
+    }
     this.dirty = false;
     const run = (async () => {
       if (this.isStopped) return;
