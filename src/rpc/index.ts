@@ -34,6 +34,7 @@ export {
   providersPath,
 } from './registry/layout.js';
 export { ProviderDirectory, type ProviderInfo } from './registry/ProviderDirectory.js';
+export { RegistrationUpkeep, type RegistrationUpkeepOptions } from './registry/RegistrationUpkeep.js';
 export { ZkSession, type ZkSessionOptions } from './registry/ZkSession.js';
 export type { ProviderStats } from './server/ProviderStats.js';
 export { RpcProvider, type RpcProviderOptions } from './server/RpcProvider.js';

@@ -173,6 +173,28 @@ describe('gateway registry', () => {
     expect(node!.stat.ephemeralOwner.equals(firstOwner)).toBe(false);
   });
 
+  it('puts its node back when it was removed behind its back (the next report finds it gone)', async () => {
+    const base = root();
+    const count = { n: 1 };
+    const gw = session();
+    await registrar(gw, base, 'gw-gone', count, 100);
+    const other = session();
+    await other.waitConnected(10_000);
+    await other.remove(gatewayPath(base, 'gw-gone'));
+    expect(await other.getData(gatewayPath(base, 'gw-gone'))).toBeNull();
+    // The session is fine, so only the report (setData: no node) can notice.
+    count.n = 2;
+    await eventually(
+      async () =>
+        decodeGateway('gw-gone', (await other.getData(gatewayPath(base, 'gw-gone')))?.data ?? Buffer.alloc(0))
+          ?.connections === 2,
+      5000,
+      'gw-gone registered again with count 2',
+    );
+    const node = await other.getData(gatewayPath(base, 'gw-gone'));
+    expect(gw.ownsEphemeral(node!.stat)).toBe(true);
+  });
+
   it('refuses an id that cannot name a node', () => {
     expect(
       () =>

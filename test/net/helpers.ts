@@ -6,21 +6,8 @@ import { TcpServer, type TcpServerOptions } from '../../src/net/TcpServer.js';
 
 export const HOST = '127.0.0.1';
 
-export interface Deferred<T> {
-  promise: Promise<T>;
-  resolve: (value: T) => void;
-  reject: (error: unknown) => void;
-}
-
-export function deferred<T = void>(): Deferred<T> {
-  let resolve!: (value: T) => void;
-  let reject!: (error: unknown) => void;
-  const promise = new Promise<T>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  return { promise, resolve, reject };
-}
+/** The client's (nothing net about it; one copy for the repository). */
+export { type Deferred, deferred } from '../../src/app/client/deferred.js';
 
 /** Rejects if `promise` does not settle within `ms`. */
 export function withTimeout<T>(promise: Promise<T>, ms: number, label: string): Promise<T> {

@@ -5,6 +5,7 @@ import type { TcpConnection } from '../../net/TcpConnection.js';
 import type { TimerId } from '../../net/TimerQueue.js';
 import { MsgId } from '../protocol/msgid.js';
 import { type ClientCodec, type CodecName, loadClientCodec } from './codec.js';
+import { deferred } from './deferred.js';
 import { ChatClientError, describeSocketError } from './errors.js';
 import {
   type AddFriendReply,
@@ -199,8 +200,7 @@ export class ChatClient {
   private localClose = false;
   private failure: ChatClientError | null = null;
   private socketError: Error | null = null;
-  private readonly closedPromise: Promise<CloseInfo>;
-  private resolveClosed!: (info: CloseInfo) => void;
+  private readonly closing = deferred<CloseInfo>();
 
   private nextReqid = 1;
   private readonly pending = new Map<number, Pending>();
@@ -236,9 +236,6 @@ export class ChatClient {
     this.keepAliveMs = options.keepAliveMs ?? DEFAULTS.keepAliveMs;
     this.pushBufferSize = options.pushBufferSize ?? DEFAULTS.pushBufferSize;
     this.closeTimeoutMs = options.closeTimeoutMs ?? DEFAULTS.closeTimeoutMs;
-    this.closedPromise = new Promise((resolve) => {
-      this.resolveClosed = resolve;
-    });
     this.frames = new LengthHeaderCodec(this.onFrame, {
       maxFrameSize: options.maxFrameBytes ?? DEFAULTS.maxFrameBytes,
       onError: (_conn, error) => {
@@ -276,7 +273,7 @@ export class ChatClient {
         }
         this.state = 'closed';
         this.failure = error;
-        this.resolveClosed({ error, local: false });
+        this.closing.resolve({ error, local: false });
         reject(error);
       };
       this.tcp.setConnectionCallback((conn) => {
@@ -322,7 +319,7 @@ export class ChatClient {
 
   /** Resolves once the connection is down, with why. */
   get closed(): Promise<CloseInfo> {
-    return this.closedPromise;
+    return this.closing.promise;
   }
 
   /** Highest push seq processed since the last successful login (or the `lastseq` given to it). */
@@ -740,7 +737,7 @@ export class ChatClient {
     } else if (this.state === 'connecting') {
       this.destroy();
     }
-    return this.closedPromise;
+    return this.closing.promise;
   }
 
   private finishClose(): void {
@@ -811,7 +808,7 @@ export class ChatClient {
       );
     }
     const info: CloseInfo = { error, local: this.localClose };
-    this.resolveClosed(info);
+    this.closing.resolve(info);
     this.emit('close', info);
   }
 }

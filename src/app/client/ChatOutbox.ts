@@ -7,6 +7,7 @@
  */
 import { Errno } from '../protocol/errno.js';
 import type { ChatClient, SendChatOptions } from './ChatClient.js';
+import { type Deferred, deferred } from './deferred.js';
 import { ChatClientError, isChatClientError } from './errors.js';
 import type { ChatAckReply } from './types.js';
 
@@ -30,9 +31,8 @@ interface Outgoing {
   time?: string;
   /** The connection it was last sent on, while no answer has come back on it. */
   inFlight: ChatClient | null;
-  promise: Promise<ChatAckReply>;
-  resolve: (ack: ChatAckReply) => void;
-  reject: (error: ChatClientError) => void;
+  /** Settled with its first ack that is not "retry", or the reason it never came. */
+  ack: Deferred<ChatAckReply>;
   timer: NodeJS.Timeout | null;
   retries: number;
 }
@@ -60,38 +60,23 @@ export class ChatOutbox {
     opts?: SendChatOptions,
   ): Promise<ChatAckReply> {
     const pending = this.waiting.get(cmid);
-    if (pending !== undefined) return pending.promise;
-    let resolve!: (ack: ChatAckReply) => void;
-    let reject!: (error: ChatClientError) => void;
-    const promise = new Promise<ChatAckReply>((res, rej) => {
-      resolve = res;
-      reject = rej;
-    });
-    const m: Outgoing = {
-      cmid,
-      kind,
-      to,
-      msg,
-      inFlight: null,
-      promise,
-      resolve,
-      reject,
-      timer: null,
-      retries: 0,
-    };
+    if (pending !== undefined) return pending.ack.promise;
+    const m: Outgoing = { cmid, kind, to, msg, inFlight: null, ack: deferred(), timer: null, retries: 0 };
     if (opts?.time !== undefined) m.time = opts.time;
     const timeoutMs = this.options.sendTimeoutMs;
     if (timeoutMs > 0) {
       m.timer = setTimeout(() => {
         if (this.waiting.get(cmid) !== m) return;
         this.waiting.delete(cmid);
-        m.reject(new ChatClientError('TIMEOUT', `message ${cmid} not acknowledged within ${timeoutMs} ms`));
+        m.ack.reject(
+          new ChatClientError('TIMEOUT', `message ${cmid} not acknowledged within ${timeoutMs} ms`),
+        );
       }, timeoutMs);
       m.timer.unref();
     }
     this.waiting.set(cmid, m);
     this.send(m);
-    return promise;
+    return m.ack.promise;
   }
 
   /** A new connection is logged in: sends every message not in flight, in order. Returns how many. */
@@ -110,7 +95,7 @@ export class ChatOutbox {
   rejectAll(error: ChatClientError): void {
     for (const m of this.waiting.values()) {
       if (m.timer !== null) clearTimeout(m.timer);
-      m.reject(error);
+      m.ack.reject(error);
     }
     this.waiting.clear();
   }
@@ -127,7 +112,7 @@ export class ChatOutbox {
         if (m.inFlight !== client) return;
         m.inFlight = null;
         if (RETRY_ERRNOS.has(ack.errno)) this.retryLater(m);
-        else this.settle(m, () => m.resolve(ack));
+        else this.settle(m, () => m.ack.resolve(ack));
       },
       (error: unknown) => {
         if (m.inFlight !== client) return;
@@ -136,7 +121,9 @@ export class ChatOutbox {
         // connection: sent again after the retry delay. Anything else is not a transport failure (e.g. the codec
         // cannot encode it): repeating would not help.
         if (!isChatClientError(error)) {
-          this.settle(m, () => m.reject(new ChatClientError('PROTOCOL', String(error), { cause: error })));
+          this.settle(m, () =>
+            m.ack.reject(new ChatClientError('PROTOCOL', String(error), { cause: error })),
+          );
         } else if (error.code === 'TIMEOUT') {
           this.retryLater(m);
         }

@@ -16,6 +16,9 @@ import { GatewayDirectory, type GatewayRecord } from '../distributed/GatewayRegi
 
 export const DEFAULT_DISCOVERY_ROOT = '/mprpc';
 
+/** How long a gateway the client just lost is avoided (it stays listed until its session ends). */
+const AVOID_MS = 10_000;
+
 export interface DiscoveryTarget {
   /** ZooKeeper connect string "host:port[,host:port…]". */
   connect: string;
@@ -40,10 +43,6 @@ export function parseDiscoverUrl(url: string): DiscoveryTarget {
 export interface GatewayLocatorOptions {
   /** ZooKeeper session timeout of the locator. Default 10 000 ms. */
   sessionTimeoutMs?: number;
-  /** How long a gateway the client just lost is avoided (it stays listed until its session ends). Default 10 000 ms. */
-  avoidMs?: number;
-  /** Random source in [0, 1) (tests). */
-  random?: () => number;
   /** Called when the last user released it (and it closed). */
   onClose?: () => void;
 }
@@ -61,15 +60,11 @@ export class GatewayLocator {
   private readonly directory: GatewayDirectory;
   private readonly tallies = new Map<string, Tally>();
   private readonly avoided = new Map<string, number>();
-  private readonly avoidMs: number;
-  private readonly random: () => number;
   private users = 0;
   private readonly onClose: (() => void) | undefined;
 
   constructor(target: DiscoveryTarget | string, options: GatewayLocatorOptions = {}) {
     this.target = typeof target === 'string' ? parseDiscoverUrl(target) : target;
-    this.avoidMs = options.avoidMs ?? 10_000;
-    this.random = options.random ?? Math.random;
     this.onClose = options.onClose;
     this.session = new ZkSession({
       connect: this.target.connect,
@@ -83,11 +78,6 @@ export class GatewayLocator {
     return this.directory.list();
   }
 
-  /** The directory itself, for its added/updated/removed events. */
-  get registry(): GatewayDirectory {
-    return this.directory;
-  }
-
   /**
    * A gateway to connect to (see the module comment), or null when none is listed. Gateways
    * marked with `avoid` are taken only when nothing else is listed.
@@ -98,13 +88,13 @@ export class GatewayLocator {
     const fresh = all.filter((g) => (this.avoided.get(g.id) ?? 0) <= now);
     const candidates = fresh.length > 0 ? fresh : all;
     if (candidates.length === 0) return null;
-    let chosen = candidates[Math.floor(this.random() * candidates.length)]!;
+    let chosen = candidates[Math.floor(Math.random() * candidates.length)]!;
     if (candidates.length > 1) {
       const others = candidates.filter((g) => g !== chosen);
-      const second = others[Math.floor(this.random() * others.length)]!;
+      const second = others[Math.floor(Math.random() * others.length)]!;
       const a = this.load(chosen);
       const b = this.load(second);
-      if (b < a || (b === a && this.random() < 0.5)) chosen = second;
+      if (b < a || (b === a && Math.random() < 0.5)) chosen = second;
     }
     this.tally(chosen).picks++;
     return chosen;
@@ -135,7 +125,7 @@ export class GatewayLocator {
 
   /** The connection to `id` was lost: prefer the others for a while. */
   avoid(id: string): void {
-    this.avoided.set(id, Date.now() + this.avoidMs);
+    this.avoided.set(id, Date.now() + AVOID_MS);
   }
 
   /** Counts a user; `release` closes the session after the last one. */

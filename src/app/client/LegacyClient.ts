@@ -3,8 +3,9 @@ import { EventLoop } from '../../net/EventLoop.js';
 import { TcpClient } from '../../net/TcpClient.js';
 import type { TcpConnection } from '../../net/TcpConnection.js';
 import type { TimerId } from '../../net/TimerQueue.js';
+import { deferred } from './deferred.js';
 import { ChatClientError, describeSocketError } from './errors.js';
-import { classicTime } from './time.js';
+import { classicTime, sleep } from './time.js';
 import type { WireObject } from './types.js';
 
 export interface LegacyClientOptions {
@@ -48,8 +49,7 @@ export class LegacyClient {
   private failure: ChatClientError | null = null;
   private readonly queue: LegacyMessage[] = [];
   private readonly waiters: Waiter[] = [];
-  private readonly closedPromise: Promise<{ error: ChatClientError | null; local: boolean }>;
-  private resolveClosed!: (info: { error: ChatClientError | null; local: boolean }) => void;
+  private readonly closing = deferred<{ error: ChatClientError | null; local: boolean }>();
   private receivedCount = 0;
   private listeners: readonly ((m: LegacyMessage) => void)[] = [];
 
@@ -68,9 +68,6 @@ export class LegacyClient {
       noDelay: true,
     });
     this.tcp.setMessageCallback(this.onBytes);
-    this.closedPromise = new Promise((resolve) => {
-      this.resolveClosed = resolve;
-    });
   }
 
   static connect(options: LegacyClientOptions): Promise<LegacyClient> {
@@ -82,7 +79,7 @@ export class LegacyClient {
       const fail = (error: ChatClientError): void => {
         if (timer !== null) client.loop.cancel(timer);
         client.failure = error;
-        client.resolveClosed({ error, local: false });
+        client.closing.resolve({ error, local: false });
         reject(error);
       };
       client.tcp.setConnectionCallback((conn) => {
@@ -152,7 +149,7 @@ export class LegacyClient {
 
   /** Resolves once the connection is down. */
   get closed(): Promise<{ error: ChatClientError | null; local: boolean }> {
-    return this.closedPromise;
+    return this.closing.promise;
   }
 
   /** Messages received so far (taken or not). */
@@ -194,7 +191,7 @@ export class LegacyClient {
    */
   async writeChunks(chunks: readonly (Uint8Array | string)[], gapMs = 5): Promise<void> {
     for (let i = 0; i < chunks.length; i++) {
-      if (i > 0 && gapMs > 0) await new Promise((r) => setTimeout(r, gapMs));
+      if (i > 0 && gapMs > 0) await sleep(gapMs);
       this.writeRaw(chunks[i]!);
     }
   }
@@ -292,7 +289,7 @@ export class LegacyClient {
         this.failure ?? new ChatClientError('CLOSED', 'connection closed before a matching message arrived'),
       );
     }
-    this.resolveClosed({ error: this.failure, local: this.localClose });
+    this.closing.resolve({ error: this.failure, local: this.localClose });
   }
 
   // ---------------------------------------------------------------- the classic requests
@@ -354,7 +351,7 @@ export class LegacyClient {
       this.localClose = true;
       this.tcp.disconnect();
     }
-    return this.closedPromise;
+    return this.closing.promise;
   }
 
   destroy(): void {

@@ -21,8 +21,10 @@ import { Errno } from '../protocol/errno.js';
 import { ChatClient, type ChatClientOptions, type CloseInfo, type SendChatOptions } from './ChatClient.js';
 import { ChatOutbox, RETRY_ERRNOS } from './ChatOutbox.js';
 import { type ClientCodec, loadClientCodec } from './codec.js';
+import { type Deferred, deferred } from './deferred.js';
 import { ChatClientError, isChatClientError } from './errors.js';
 import type { GatewayLocator, GatewayLocatorOptions } from './GatewayLocator.js';
+import { backoffMs, sleep } from './time.js';
 import type {
   AddFriendReply,
   ChatAckReply,
@@ -53,6 +55,12 @@ export interface ReconnectingChatClientOptions extends Omit<ChatClientOptions, '
   reconnectTimeoutMs?: number;
   /** A chat message not acknowledged this long after it was sent rejects with TIMEOUT. Default 120 000 ms; 0 = never. */
   sendTimeoutMs?: number;
+}
+
+export interface ReconnectingChatClientStats {
+  reconnects: number;
+  resent: number;
+  duplicates: number;
 }
 
 export interface ReconnectInfo {
@@ -89,33 +97,18 @@ interface Target {
 /** Login answers worth retrying: already online (a dead gateway's presence not yet gone), 8, 9. */
 const LOGIN_RETRY_ERRNOS: ReadonlySet<number> = new Set([Errno.ALREADY_ONLINE, ...RETRY_ERRNOS]);
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-class Deferred {
-  readonly promise: Promise<void>;
-  resolve!: () => void;
-  reject!: (error: ChatClientError) => void;
-
-  constructor() {
-    this.promise = new Promise((resolve, reject) => {
-      this.resolve = resolve;
-      this.reject = reject;
-    });
-    this.promise.catch(() => {});
-  }
+/** Settled when the client is next connected (or closed for good); nobody need be waiting. */
+function nextUp(): Deferred<void> {
+  const up = deferred();
+  up.promise.catch(() => {});
+  return up;
 }
 
 export class ReconnectingChatClient {
-  /**
-   * Reconnects done, chat messages re-sent, and pushes received again (seq already processed:
-   * 0 unless a login asked for less than it had, or the server repeated itself).
-   */
-  readonly stats = { reconnects: 0, resent: 0, duplicates: 0 };
-
   private client: ChatClient | null = null;
   private target: Target | null = null;
   private state: 'connecting' | 'open' | 'closed' = 'connecting';
-  private up = new Deferred();
+  private up = nextUp();
   private downSince = 0;
   private credentials: { id: number; password: string } | null = null;
   private lastSeqValue = 0;
@@ -130,8 +123,11 @@ export class ReconnectingChatClient {
     reconnect: [],
     close: [],
   };
-  private readonly closedPromise: Promise<CloseInfo>;
-  private resolveClosed!: (info: CloseInfo) => void;
+  private readonly closing = deferred<CloseInfo>();
+  private reconnects = 0;
+  private resent = 0;
+  /** Duplicate pushes the connections before the current one dropped. */
+  private pastDuplicates = 0;
   private readonly reconnectDelayMs: number;
   private readonly reconnectMaxDelayMs: number;
   private readonly reconnectTimeoutMs: number;
@@ -147,10 +143,7 @@ export class ReconnectingChatClient {
     this.outbox = new ChatOutbox({
       connection: () => (this.state === 'open' ? this.client : null),
       sendTimeoutMs: options.sendTimeoutMs ?? 120_000,
-      retryDelayMs: (n) => Math.min(this.reconnectMaxDelayMs, this.reconnectDelayMs * 2 ** Math.min(n, 10)),
-    });
-    this.closedPromise = new Promise((resolve) => {
-      this.resolveClosed = resolve;
+      retryDelayMs: (n) => backoffMs(n, this.reconnectDelayMs, this.reconnectMaxDelayMs),
     });
   }
 
@@ -195,6 +188,15 @@ export class ReconnectingChatClient {
 
   // ---------------------------------------------------------------- state
 
+  /**
+   * Reconnects done, chat messages re-sent, and pushes received again and dropped (seq already
+   * processed: 0 unless a login asked for less than it had, or the server repeated itself).
+   */
+  get stats(): ReconnectingChatClientStats {
+    const duplicates = this.pastDuplicates + (this.client?.stats.duplicates ?? 0);
+    return { reconnects: this.reconnects, resent: this.resent, duplicates };
+  }
+
   /** Connected now (false while reconnecting). */
   get connected(): boolean {
     return this.state === 'open' && this.client?.connected === true;
@@ -202,7 +204,7 @@ export class ReconnectingChatClient {
 
   /** Resolves once the client is closed for good, with why. */
   get closed(): Promise<CloseInfo> {
-    return this.closedPromise;
+    return this.closing.promise;
   }
 
   /** "host:port" of the current (or last) server. */
@@ -270,18 +272,13 @@ export class ReconnectingChatClient {
   /** Logs in; remembered, so that every reconnect logs in again (with the lastseq reached). */
   async login(id: number, password: string, lastseq?: number): Promise<LoginReply> {
     const client = await this.current();
-    const before = this.lastSeqValue;
-    // Before the request: the pushes that follow the ack are checked against it.
-    this.lastSeqValue = lastseq ?? 0;
-    let reply: LoginReply;
-    try {
-      reply = await client.login(id, password, this.lastSeqValue);
-    } catch (error) {
-      this.lastSeqValue = before;
-      throw error;
+    const reply = await client.login(id, password, lastseq ?? 0);
+    if (reply.errno === 0) {
+      this.credentials = { id, password };
+      // The connection restarted its seq tracking at `lastseq` on the ack, before the pushes
+      // behind it, and has processed those already: its count is the one to carry on from.
+      this.lastSeqValue = client.lastSeq;
     }
-    if (reply.errno === 0) this.credentials = { id, password };
-    else this.lastSeqValue = before;
     return reply;
   }
 
@@ -356,7 +353,7 @@ export class ReconnectingChatClient {
    */
   private async establish(timeoutMs: number): Promise<void> {
     const deadline = timeoutMs > 0 ? Date.now() + timeoutMs : Number.POSITIVE_INFINITY;
-    let delay = this.reconnectDelayMs;
+    let failures = 0;
     let last = 'no attempt';
     for (;;) {
       if (this.state === 'closed') return;
@@ -382,8 +379,8 @@ export class ReconnectingChatClient {
       if (Date.now() >= deadline) {
         throw new ChatClientError('CONNECT', `no connection within ${timeoutMs} ms: ${last}`);
       }
+      const delay = backoffMs(failures++, this.reconnectDelayMs, this.reconnectMaxDelayMs);
       await sleep(Math.min(delay, Math.max(0, deadline - Date.now())));
-      delay = Math.min(delay * 2, this.reconnectMaxDelayMs);
     }
   }
 
@@ -433,23 +430,23 @@ export class ReconnectingChatClient {
     this.state = 'open';
     client.on('serverError', (e) => this.emit('serverError', e));
     client.on('unsolicited', (o) => this.emit('unsolicited', o));
-    void client.closed.then((info) => this.onLost(client, info));
+    void client.closed.then((info) => {
+      this.pastDuplicates += client.stats.duplicates;
+      this.onLost(client, info);
+    });
     const resent = this.outbox.sendAll();
     this.up.resolve();
     if (!first) {
-      this.stats.reconnects++;
-      this.stats.resent += resent;
+      this.reconnects++;
+      this.resent += resent;
       const info: ReconnectInfo = { address: this.address, downMs: Date.now() - this.downSince, resent };
       if (target.gateway !== undefined) info.gateway = target.gateway;
       this.emit('reconnect', info);
     }
   }
 
+  /** The connection passes on each seq once (ChatClient drops what it processed already). */
   private readonly receive = (push: ChatPush): void => {
-    if (push.seq <= this.lastSeqValue) {
-      this.stats.duplicates++;
-      return;
-    }
     this.lastSeqValue = push.seq;
     this.emit('push', push);
   };
@@ -459,7 +456,7 @@ export class ReconnectingChatClient {
     this.client = null;
     this.state = 'connecting';
     this.downSince = Date.now();
-    this.up = new Deferred();
+    this.up = nextUp();
     if (this.target?.gateway !== undefined) this.locator?.avoid(this.target.gateway);
     this.outbox.lost(client);
     this.emit('disconnect', { address: this.address, error: info.error });
@@ -478,7 +475,7 @@ export class ReconnectingChatClient {
         await client?.close();
       });
     }
-    return this.closedPromise;
+    return this.closing.promise;
   }
 
   /** Closes at once. */
@@ -500,7 +497,7 @@ export class ReconnectingChatClient {
     else client?.destroy();
     await this.locator?.release();
     const info: CloseInfo = { error, local: error === null };
-    this.resolveClosed(info);
+    this.closing.resolve(info);
     this.emit('close', info);
   }
 }

@@ -22,6 +22,7 @@ export {
   ReconnectingChatClient,
   type ReconnectingChatClientEvents,
   type ReconnectingChatClientOptions,
+  type ReconnectingChatClientStats,
 } from './ReconnectingChatClient.js';
 export { classicTime } from './time.js';
 export type * from './types.js';

@@ -7,3 +7,11 @@ export function classicTime(date: Date = new Date()): string {
     `${pad(date.getHours())}:${pad(date.getMinutes())}:${pad(date.getSeconds())}`
   );
 }
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** The delay before retry `attempt` (from 0): `firstMs`, doubled per attempt, at most `maxMs`. */
+export function backoffMs(attempt: number, firstMs: number, maxMs: number): number {
+  // The exponent is capped so that 2 ** attempt stays finite (0 * Infinity would be NaN).
+  return Math.min(maxMs, firstMs * 2 ** Math.min(attempt, 30));
+}

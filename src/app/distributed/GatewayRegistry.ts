@@ -16,6 +16,7 @@ import {
   decodeJsonNode,
   encodeJsonNode,
   putEphemeral,
+  RegistrationUpkeep,
   type ZkSession,
 } from '../../rpc/index.js';
 
@@ -98,55 +99,35 @@ export interface GatewayRegistrarOptions {
  */
 export class GatewayRegistrar {
   private readonly path: string;
-  private timer: NodeJS.Timeout | null = null;
-  private dirty = true;
-  private running: Promise<void> | null = null;
-  private stopped = false;
+  private readonly upkeep: RegistrationUpkeep;
   private reported = -1;
 
   constructor(private readonly options: GatewayRegistrarOptions) {
     const problem = gatewayIdProblem(options.id);
     if (problem !== null) throw new Error(problem);
     this.path = gatewayPath(options.root, options.id);
+    this.upkeep = new RegistrationUpkeep({
+      session: options.session,
+      register: this.register,
+      report: this.report,
+      intervalMs: options.reportIntervalMs ?? 1000,
+      onError: (error) => options.onError?.(error),
+    });
   }
 
   /** Connects and registers; rejects when ZooKeeper stays unreachable or the write fails. */
   async start(connectTimeoutMs: number): Promise<void> {
-    const session = this.options.session;
-    session.on('connected', this.onConnected);
-    session.on('expired', this.onExpired);
-    await session.waitConnected(connectTimeoutMs);
-    session.onSession(this.onSession);
-    await this.register();
-    if (this.dirty) throw new Error(`cannot register gateway ${this.options.id} in ZooKeeper`);
-    this.timer = setInterval(this.tick, this.options.reportIntervalMs ?? 1000);
-    this.timer.unref();
+    if (!(await this.upkeep.start(connectTimeoutMs))) {
+      throw new Error(`cannot register gateway ${this.options.id} in ZooKeeper`);
+    }
   }
 
   /** Removes the node (clients stop choosing this gateway at once); the session stays open. */
   async stop(): Promise<void> {
-    this.stopped = true;
-    if (this.timer !== null) clearInterval(this.timer);
-    this.timer = null;
+    await this.upkeep.stop();
     const session = this.options.session;
-    session.off('connected', this.onConnected);
-    session.off('expired', this.onExpired);
-    await this.running;
     if (session.connected) await session.remove(this.path).catch(() => {});
   }
-
-  private readonly onConnected = (): void => {
-    if (this.dirty) void this.register();
-  };
-
-  private readonly onExpired = (): void => {
-    this.dirty = true;
-  };
-
-  private readonly onSession = (): void => {
-    this.dirty = true;
-    void this.register();
-  };
 
   private record(connections: number): GatewayRecord {
     return {
@@ -160,49 +141,20 @@ export class GatewayRegistrar {
     };
   }
 
-  /** Serialised: a request while one runs waits for it, then runs if still needed. */
-  private register(): Promise<void> {
-    if (this.running !== null) return this.running.then(() => (this.dirty ? this.register() : undefined));
-    this.dirty = false;
-    const run = (async () => {
-      if (this.stopped) return;
-      try {
-        const session = this.options.session;
-        await session.ensurePath(gatewaysPath(this.options.root));
-        const connections = this.options.connections();
-        await putEphemeral(session, this.path, encodeGateway(this.record(connections)));
-        this.reported = connections;
-      } catch (error) {
-        this.dirty = true;
-        if (!this.stopped) this.options.onError?.(error);
-      }
-    })();
-    this.running = run.finally(() => {
-      this.running = null;
-    });
-    return this.running;
-  }
-
-  private readonly tick = (): void => {
+  private readonly register = async (): Promise<void> => {
     const session = this.options.session;
-    if (this.stopped || !session.connected || this.running !== null) return;
-    if (this.dirty) {
-      void this.register();
-      return;
-    }
+    await session.ensurePath(gatewaysPath(this.options.root));
     const connections = this.options.connections();
-    if (connections === this.reported) return;
+    await putEphemeral(session, this.path, encodeGateway(this.record(connections)));
     this.reported = connections;
-    session.setData(this.path, encodeGateway(this.record(connections))).then(
-      (present) => {
-        if (!present) this.dirty = true;
-      },
-      (error: unknown) => {
-        this.dirty = true;
-        this.reported = -1;
-        this.options.onError?.(error);
-      },
-    );
+  };
+
+  /** The connection count, written when it changed (a failure re-registers, which writes it). */
+  private readonly report = async (): Promise<boolean> => {
+    const connections = this.options.connections();
+    if (connections === this.reported) return true;
+    this.reported = connections;
+    return this.options.session.setData(this.path, encodeGateway(this.record(connections)));
   };
 }
 

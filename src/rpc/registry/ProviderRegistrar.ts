@@ -19,6 +19,7 @@ import {
   providerPath,
   providersPath,
 } from './layout.js';
+import { RegistrationUpkeep } from './RegistrationUpkeep.js';
 import type { ZkSession } from './ZkSession.js';
 
 export interface RegistrarOptions {
@@ -39,10 +40,7 @@ const { CreateMode, Event } = zookeeper;
 export class ProviderRegistrar {
   private readonly services: ServiceDescriptor[] = [];
   private readonly hostPort: string;
-  private timer: NodeJS.Timeout | null = null;
-  private dirty = true;
-  private running: Promise<void> | null = null;
-  private stopped = false;
+  private readonly upkeep: RegistrationUpkeep;
   private lastCompleted = 0;
   private lastReportAt = performance.now();
   private lastReported = '';
@@ -50,41 +48,33 @@ export class ProviderRegistrar {
 
   constructor(private readonly options: RegistrarOptions) {
     this.hostPort = `${options.host}:${options.port}`;
+    this.upkeep = new RegistrationUpkeep({
+      session: options.session,
+      register: async () => {
+        for (const service of this.services) await this.registerService(service);
+      },
+      report: this.report,
+      intervalMs: options.loadReportIntervalMs,
+      onError: options.onError,
+    });
   }
 
   /** Connects and registers every service; rejects when ZooKeeper stays unreachable. */
   async start(services: readonly ServiceDescriptor[], connectTimeoutMs: number): Promise<void> {
     this.services.push(...services);
-    const session = this.options.session;
-    session.on('connected', () => {
-      if (this.dirty) void this.registerAll();
-    });
-    session.on('expired', () => {
-      this.dirty = true;
-    });
-    await session.waitConnected(connectTimeoutMs);
-    session.onSession(() => {
-      this.dirty = true;
-      void this.registerAll();
-    });
-    await this.registerAll();
-    if (this.dirty) throw new Error('registration in ZooKeeper failed');
-    this.timer = setInterval(this.tick, this.options.loadReportIntervalMs);
-    this.timer.unref();
+    if (!(await this.upkeep.start(connectTimeoutMs))) throw new Error('registration in ZooKeeper failed');
   }
 
   /** Adds a service published after `start`. */
   addService(service: ServiceDescriptor): Promise<void> {
     this.services.push(service);
-    this.dirty = true;
-    return this.registerAll();
+    return this.upkeep.refresh();
   }
 
   /** Removes this provider's nodes and closes the session (ephemeral nodes go with it anyway). */
   async stop(): Promise<void> {
-    this.stopped = true;
-    if (this.timer !== null) clearInterval(this.timer);
-    this.timer = null;
+    // Not awaited: closing the session ends a registration still running.
+    void this.upkeep.stop();
     const session = this.options.session;
     if (session.connected) {
       const removals = this.services.map((s) =>
@@ -93,26 +83,6 @@ export class ProviderRegistrar {
       await Promise.allSettled(removals);
     }
     await session.close();
-  }
-
-  /** Every registration step, serialised: a second request while one runs waits for it and reruns. */
-  private registerAll(): Promise<void> {
-    if (this.running !== null) {
-      return this.running.then(() => (this.dirty ? this.registerAll() : undefined));
-    }
-    this.dirty = false;
-    const run = (async () => {
-      try {
-        for (const service of this.services) await this.registerService(service);
-      } catch (error) {
-        this.dirty = true;
-        if (!this.stopped) this.options.onError(error);
-      }
-    })();
-    this.running = run.finally(() => {
-      this.running = null;
-    });
-    return this.running;
   }
 
   private record(service: ServiceDescriptor): ProviderRecord {
@@ -129,7 +99,7 @@ export class ProviderRegistrar {
   }
 
   private async registerService(service: ServiceDescriptor): Promise<void> {
-    if (this.stopped) return;
+    if (this.upkeep.stopped) return;
     const session = this.options.session;
     const dir = providersPath(this.options.root, service.fullName);
     const path = providerPath(this.options.root, service.fullName, this.hostPort);
@@ -148,27 +118,19 @@ export class ProviderRegistrar {
     const session = this.options.session;
     const generation = session.generation;
     for (;;) {
-      if (this.stopped || session.generation !== generation) return;
+      if (this.upkeep.stopped || session.generation !== generation) return;
       if (await session.create(path, globalThis.Buffer.from(this.hostPort), CreateMode.EPHEMERAL)) return;
       const watcher = (event: zookeeper.Event): void => {
         if (event.getType() !== Event.NODE_DELETED || session.generation !== generation) return;
-        this.claimClassic(path).catch((error: unknown) => {
-          this.dirty = true;
-          if (!this.stopped) this.options.onError(error);
-        });
+        this.claimClassic(path).catch((error: unknown) => this.upkeep.failed(error));
       };
       const stat = await session.exists(path, watcher);
       if (stat !== null) return; // someone holds it; the watcher takes over when it goes
     }
   }
 
-  private readonly tick = (): void => {
-    const session = this.options.session;
-    if (this.stopped || !session.connected) return;
-    if (this.dirty) {
-      void this.registerAll();
-      return;
-    }
+  /** The load of every service, written when it changed since the last report. */
+  private readonly report = async (): Promise<boolean> => {
     const now = performance.now();
     const completed = this.options.stats.completed;
     this.callsPerSec = Math.round(
@@ -177,18 +139,17 @@ export class ProviderRegistrar {
     this.lastCompleted = completed;
     this.lastReportAt = now;
     const summary = `${this.options.stats.inFlight}/${this.callsPerSec}`;
-    if (summary === this.lastReported) return;
+    if (summary === this.lastReported) return true;
     this.lastReported = summary;
-    for (const service of this.services) {
-      const path = providerPath(this.options.root, service.fullName, this.hostPort);
-      session.setData(path, encodeRecord(this.record(service))).then(
-        (present) => {
-          if (!present) this.dirty = true;
-        },
-        () => {
-          this.dirty = true;
-        },
-      );
-    }
+    const session = this.options.session;
+    const present = await Promise.all(
+      this.services.map((service) =>
+        session.setData(
+          providerPath(this.options.root, service.fullName, this.hostPort),
+          encodeRecord(this.record(service)),
+        ),
+      ),
+    );
+    return present.every(Boolean);
   };
 }
