@@ -3,28 +3,18 @@
  * the printed address serves clients, and Ctrl-C (SIGINT) stops every process it started. With
  * `--zk 3` a three-node ensemble runs and every component is given all three addresses.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { createServer } from 'node:net';
 import { afterAll, expect, test } from 'vitest';
 import { ChatClient } from '../../src/app/client/ChatClient.js';
 import { ReconnectingChatClient } from '../../src/app/client/ReconnectingChatClient.js';
 import { distPath } from '../../src/app/cluster/paths.js';
 import { login, register, uniqueName, within } from '../e2e/support.js';
 import { createTestMysqlUrl, type TestDatabase } from '../helpers/db.js';
+import { freePorts, interruptLaunched, type Launched, launch } from '../helpers/launcher.js';
 
-const children: ChildProcess[] = [];
 const databases: TestDatabase[] = [];
 
 afterAll(async () => {
-  for (const proc of children) {
-    if (proc.exitCode !== null || proc.signalCode !== null) continue;
-    // A failed test: Ctrl-C lets it stop what it started; SIGKILL only if that hangs.
-    const gone = new Promise((resolve) => proc.once('exit', resolve));
-    proc.kill('SIGINT');
-    const timer = setTimeout(() => proc.kill('SIGKILL'), 30_000);
-    await gone;
-    clearTimeout(timer);
-  }
+  await interruptLaunched();
   for (const db of databases) await db.drop();
 }, 60_000);
 
@@ -38,73 +28,16 @@ function running(pid: number): boolean {
   }
 }
 
-const freePort = (): Promise<number> =>
-  new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      s.close(() => resolve(typeof a === 'object' && a !== null ? a.port : 0));
-    });
-  });
-
-/** A free port whose next port is free too (one metrics port per gateway). */
-async function freePortPair(): Promise<number> {
-  for (;;) {
-    const port = await freePort();
-    const next = await new Promise<boolean>((resolve) => {
-      const s = createServer()
-        .once('error', () => resolve(false))
-        .listen(port + 1, '127.0.0.1', () => s.close(() => resolve(true)));
-    });
-    if (next) return port;
-  }
-}
-
-interface Launched {
-  proc: ChildProcess;
-  out: () => string;
-  err: () => string;
-  exited: Promise<number | null>;
-}
-
 /** Runs chat-distributed on a fresh database and waits for "ready". */
-async function launch(args: readonly string[]): Promise<Launched> {
+async function launchUnit(args: readonly string[]): Promise<Launched> {
   const db = await createTestMysqlUrl();
   databases.push(db);
-  const proc = spawn(
-    process.execPath,
-    [
-      distPath('app/bin/chat-distributed.js'),
-      '--db',
-      db.url,
-      '--redis-prefix',
-      `launcher-${process.pid}-${children.length}`,
-      '--log-level',
-      'info',
-      ...args,
-    ],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
+  const prefix = `launcher-${process.pid}-${databases.length}`;
+  return launch(
+    distPath('app/bin/chat-distributed.js'),
+    ['--db', db.url, '--redis-prefix', prefix, '--log-level', 'info', ...args],
+    'ready',
   );
-  children.push(proc);
-  let out = '';
-  let err = '';
-  proc.stdout!.on('data', (c: Buffer) => {
-    out += c.toString();
-  });
-  proc.stderr!.on('data', (c: Buffer) => {
-    err += c.toString();
-  });
-  const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
-  await within(
-    (async () => {
-      while (!out.includes('ready')) {
-        if (proc.exitCode !== null) throw new Error(`exited early:\n${err}`);
-        await new Promise((r) => setTimeout(r, 100));
-      }
-    })(),
-    120_000,
-    `chat-distributed to be ready:\n${err}`,
-  );
-  return { proc, out: () => out, err: () => err, exited };
 }
 
 /** SIGINT stops chat-distributed and every process it started. */
@@ -117,8 +50,8 @@ async function interruptAndCheck(launched: Launched, atLeast: number): Promise<v
 }
 
 test('starts the unit behind Nginx, serves the printed address, and SIGINT stops every process', async () => {
-  const [port, zkPort, metricsPort] = [await freePort(), await freePort(), await freePortPair()];
-  const launched = await launch([
+  const [port, zkPort, metricsPort] = [await freePorts(), await freePorts(), await freePorts(2)];
+  const launched = await launchUnit([
     '--gateways',
     '2',
     '--services',
@@ -162,7 +95,7 @@ test('starts the unit behind Nginx, serves the printed address, and SIGINT stops
 }, 180_000);
 
 test('--zk 3: a three-node ensemble, every component on all three, discovering clients chat', async () => {
-  const launched = await launch([
+  const launched = await launchUnit([
     '--zk',
     '3',
     '--zookeeper-port',
@@ -173,7 +106,7 @@ test('--zk 3: a three-node ensemble, every component on all three, discovering c
     '1',
     '--no-nginx',
     '--port',
-    String(await freePort()),
+    String(await freePorts()),
   ]);
   const discover = /chat-client --discover (zk:\/\/\S+)/.exec(launched.out())?.[1];
   expect(discover, launched.out()).toMatch(/^zk:\/\/127\.0\.0\.1:\d+,127\.0\.0\.1:\d+,127\.0\.0\.1:\d+$/);
