@@ -27,6 +27,8 @@ import {
 
 const options = parseRingOptions(process.argv.slice(2), 'bench:distributed', 'server,unit1,unit2');
 const { clients, seconds, windowSize, rounds, configs } = options;
+const groupMode =
+  options.groupSize > 0 ? `; ${options.groupShare}% of sends to groups of ${options.groupSize}` : '';
 const runId = `${process.pid}_${Date.now().toString(36)}`;
 
 const LABELS: Record<string, string> = {
@@ -61,6 +63,9 @@ const ROLES = [
   'zookeeper',
   'clients (load)',
 ];
+
+/** Counters of chat-service's "message appends" lines (see src/app/distributed/messageStats.ts). */
+const APPEND_COUNTERS = ['appends', 'predictedRuns', 'readingRuns', 'missed', 'fenced'] as const;
 
 const databases: string[] = [];
 let round = 0;
@@ -100,6 +105,16 @@ async function start(config: string): Promise<RunningTarget> {
   }
   const two = config === 'unit2';
   const dir = mkdtempSync(join(tmpdir(), 'bench-distributed-'));
+  // The message nodes' append statistics (chat-service --stats-interval), summed over the run.
+  const appends: Record<string, number> = Object.fromEntries(APPEND_COUNTERS.map((k) => [k, 0]));
+  const onServiceLine = (name: string, line: string): void => {
+    if (name.startsWith('message') && line.includes('message appends')) {
+      for (const key of APPEND_COUNTERS)
+        appends[key]! += Number(new RegExp(`${key}=(\\d+)`).exec(line)?.[1] ?? 0);
+      return;
+    }
+    onLine(`[${name}] ${line}`);
+  };
   const port = await freePort('127.0.0.1');
   const unit = await startLocalDistributed({
     gateways: two ? 2 : 1,
@@ -113,11 +128,13 @@ async function start(config: string): Promise<RunningTarget> {
     zookeeperPort: await freePort('127.0.0.1'),
     logLevel: 'warn',
     prefix: dir,
-    onOutput: (name, line) => onLine(`[${name}] ${line}`),
+    onOutput: onServiceLine,
     extraGatewayArgs: ['--rate', '1000000', '--idle-timeout', '0'],
+    extraMessageArgs: ['--stats-interval', '1', '--log-level', 'info'],
   });
   return {
     port,
+    counters: () => ({ ...appends }),
     stop: async () => {
       await unit.stop();
       rmSync(dir, { recursive: true, force: true });
@@ -144,7 +161,7 @@ async function main(): Promise<void> {
     results[config] = all[config]!.reduce((a, b) => (b.deliveredPerSec > a.deliveredPerSec ? b : a));
   }
   console.log(
-    `bench/distributed: ${clients} clients (ring, one-to-one to online peers), window ${windowSize}, ` +
+    `bench/distributed: ${clients} clients (ring, one-to-one to online peers${groupMode}), window ${windowSize}, ` +
       `${seconds} s measured per configuration after 1 s warm-up, best of ${rounds} interleaved rounds; ` +
       `MySQL store; node ${process.version}; ${availableParallelism()} cores shared by everything`,
   );
@@ -175,6 +192,17 @@ async function main(): Promise<void> {
       return (ms === undefined ? '-' : fmt((ms * 1000) / messages, 0)).padStart(role.length + 1);
     });
     console.log(`  ${LABELS[config]!.padEnd(30)} ${cells.join('')}  ${fmt((total * 1000) / messages, 0)}`);
+  }
+  console.log(
+    "  Message nodes' append transactions over the whole round shown (chat-service --stats-interval):",
+  );
+  for (const config of configs) {
+    const c = results[config]!.counters;
+    if (c === undefined) continue;
+    console.log(
+      `  ${LABELS[config]!.padEnd(30)} ${c.appends} commits: ${c.predictedRuns} predicted, ${c.readingRuns} reading ` +
+        `first, ${c.missed} predictions missed, ${c.fenced} fenced`,
+    );
   }
 }
 

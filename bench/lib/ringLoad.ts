@@ -22,6 +22,8 @@ export interface LoadResult {
   loadCpuMs: number;
   /** CPU ms per process role over the measured window (measureRing with `classify`). */
   cpuMs?: Map<string, number>;
+  /** What the deployment counted over the whole run (RunningTarget.counters), e.g. append runs. */
+  counters?: Record<string, number>;
 }
 
 export interface RingOptions {
@@ -32,6 +34,9 @@ export interface RingOptions {
   configs: string[];
   mysql: string;
   redis: string;
+  /** Groups of this many consecutive clients (0: one-to-one only) and the percent of sends to them. */
+  groupSize: number;
+  groupShare: number;
 }
 
 /** Parses the options every ring bench takes; `--help` prints `usage` with them. */
@@ -40,6 +45,8 @@ export function parseRingOptions(argv: string[], command: string, defaultConfigs
   --clients 100          logged-in clients (a ring: each sends to the next)
   --seconds 6            measured seconds per configuration (after 1 s warm-up)
   --window 2             messages in flight per client
+  --group-size 0         also groups of G consecutive clients (0: one-to-one only)
+  --group-share 20       with --group-size: percent of the sends that go to the sender's group
   --rounds 2             rounds over all configurations (interleaved); each shows its best round
   --configs ${defaultConfigs}
   --mysql mysql://root@127.0.0.1:3306
@@ -55,6 +62,8 @@ export function parseRingOptions(argv: string[], command: string, defaultConfigs
       configs: defaultConfigs,
       mysql: 'mysql://root@127.0.0.1:3306',
       redis: 'redis://127.0.0.1:6379',
+      'group-size': '0',
+      'group-share': '20',
     },
     help,
   );
@@ -66,6 +75,8 @@ export function parseRingOptions(argv: string[], command: string, defaultConfigs
     configs: args.configs!.split(','),
     mysql: args.mysql!,
     redis: args.redis!,
+    groupSize: Number(args['group-size']),
+    groupShare: Number(args['group-share']),
   };
 }
 
@@ -74,6 +85,8 @@ export interface RunningTarget {
   port: number;
   stop: () => Promise<void>;
   output: () => string;
+  /** Counters the deployment reported while it ran (read after the load, before the stop). */
+  counters?: () => Record<string, number>;
 }
 
 const loadScript = fileURLToPath(new URL('../chat/load.js', import.meta.url));
@@ -112,10 +125,19 @@ export async function measureRing(
         String(options.seconds),
         '--window',
         String(options.windowSize),
+        '--group-size',
+        String(options.groupSize),
+        '--group-share',
+        String(options.groupShare),
       ],
       onLine,
     );
-    return cpuMs === undefined ? result : { ...result, cpuMs };
+    const counters = running.counters?.();
+    return {
+      ...result,
+      ...(cpuMs === undefined ? {} : { cpuMs }),
+      ...(counters === undefined ? {} : { counters }),
+    };
   } catch (error) {
     process.stderr.write(`${label} failed; output:\n${running.output()}\n`);
     throw error;

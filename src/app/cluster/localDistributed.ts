@@ -24,6 +24,8 @@ export interface LocalDistributedOptions {
   onOutput?: (name: string, line: string) => void;
   /** More chat-gateway flags for every gateway (e.g. `['--rate', '1000000']`). */
   extraGatewayArgs?: readonly string[];
+  /** More chat-service flags for every message node (e.g. `['--stats-interval', '1']`). */
+  extraMessageArgs?: readonly string[];
   /** Processes serving user, friend and group (each all three). Default 1. */
   userNodes?: number;
   /** ZooKeeper's tick (sessions may last 2 to 20 ticks). Default 2000 ms. */
@@ -104,6 +106,7 @@ export async function startLocalDistributed(options: LocalDistributedOptions): P
       const name =
         i < userNodes ? (userNodes === 1 ? 'users' : `users-${i}`) : `message-${i - userNodes + 1}`;
       const args = ['--services', list, '--db', options.db, '--log-level', options.logLevel, ...common];
+      if (i >= userNodes) args.push(...(options.extraMessageArgs ?? []));
       specs.service.push({ name, args });
       await spawnOne('service', i);
     }
