@@ -24,10 +24,11 @@ const args = parseArgs(
     'group-size': '0',
     'group-share': '20',
   },
-  'usage: load --port N [--clients 100] [--seconds 5] [--window 8] [--warmup 1] [--prefix u] [--connect 200]\n' +
+  'usage: load --port N[,N…] (client i uses the (i mod count)-th) [--clients 100] [--seconds 5] [--window 8] [--warmup 1] [--prefix u] [--connect 200]\n' +
     '            [--group-size 0 (no groups)] [--group-share 20 (percent of sends)]\n',
 );
-const port = positiveInt(args.port, 'port');
+// Several ports: clients spread evenly over them, as discovering clients spread over gateways.
+const ports = args.port!.split(',').map((p) => positiveInt(p, 'port'));
 const clientCount = positiveInt(args.clients, 'clients');
 const seconds = Number(args.seconds);
 const windowSize = positiveInt(args.window, 'window');
@@ -58,6 +59,7 @@ async function inBatches<T>(count: number, fn: (i: number) => Promise<T>, label:
 await inBatches(
   clientCount,
   async (i) => {
+    const port = ports[i % ports.length]!;
     const client = await ChatClient.connect({ host: '127.0.0.1', port, autoAck: true });
     clients[i] = client;
     const reg = await client.register(`${stamp}-${i}`, 'pw');

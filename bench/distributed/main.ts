@@ -4,7 +4,9 @@
  *   (a) chat-server                       one process, MySQL store
  *   (b) 1 gateway + 1 node of each service  chat-gateway → chat-service (user,friend,group) and
  *                                         chat-service (message), ZooKeeper, Redis
- *   (c) 2 gateways + 2 message nodes      the same with two of each, behind the private Nginx
+ *   (c) 2 gateways + 2 message nodes      the same with two of each, clients spread evenly over
+ *                                         the gateways as discovering clients spread (unit2), or
+ *                                         behind the private Nginx (unit2nginx)
  * and prints msgs/s, p50/p99 and the ratio to (a), then where the CPU time of a message goes:
  * each process role's CPU time over the measured window per delivered message (MySQL and Redis
  * are shared with the rest of the machine and not counted).
@@ -35,6 +37,7 @@ const LABELS: Record<string, string> = {
   server: '(a) chat-server',
   unit1: '(b) 1 gateway + 1 of each',
   unit2: '(c) 2 gateways + 2 message',
+  unit2nginx: '(c) the same behind Nginx',
 };
 for (const c of configs) {
   if (!(c in LABELS)) {
@@ -103,7 +106,8 @@ async function start(config: string): Promise<RunningTarget> {
     );
     return { port: server.port, stop: () => stopProcess(server.process), output };
   }
-  const two = config === 'unit2';
+  const two = config.startsWith('unit2');
+  const nginx = config === 'unit2nginx';
   const dir = mkdtempSync(join(tmpdir(), 'bench-distributed-'));
   // The message nodes' append statistics (chat-service --stats-interval), summed over the run.
   const appends: Record<string, number> = Object.fromEntries(APPEND_COUNTERS.map((k) => [k, 0]));
@@ -121,7 +125,7 @@ async function start(config: string): Promise<RunningTarget> {
     messageNodes: two ? 2 : 1,
     host: '127.0.0.1',
     port,
-    nginx: two,
+    nginx,
     db: database(config),
     redis: options.redis,
     redisPrefix: `bench-${runId}-${config}-${round}`,
@@ -133,7 +137,8 @@ async function start(config: string): Promise<RunningTarget> {
     extraMessageArgs: ['--stats-interval', '1', '--log-level', 'info'],
   });
   return {
-    port,
+    // Without Nginx, `port` is the first gateway's: the clients use every gateway directly.
+    port: nginx ? port : unit.gateways.map((g) => g.port),
     counters: () => ({ ...appends }),
     stop: async () => {
       await unit.stop();
@@ -144,7 +149,7 @@ async function start(config: string): Promise<RunningTarget> {
 }
 
 async function main(): Promise<void> {
-  if (configs.includes('unit2')) ensureNginxInstalled();
+  if (configs.includes('unit2nginx')) ensureNginxInstalled();
   const all: Record<string, LoadResult[]> = Object.fromEntries(configs.map((c) => [c, []]));
   try {
     for (round = 0; round < rounds; round++) {

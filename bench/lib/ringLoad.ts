@@ -82,7 +82,8 @@ export function parseRingOptions(argv: string[], command: string, defaultConfigs
 
 /** A deployment under test: the port clients use, how to stop it, what it printed. */
 export interface RunningTarget {
-  port: number;
+  /** Where clients connect; several: client i uses the (i mod count)-th. */
+  port: number | readonly number[];
   stop: () => Promise<void>;
   output: () => string;
   /** Counters the deployment reported while it ran (read after the load, before the stop). */
@@ -118,7 +119,7 @@ export async function measureRing(
       loadScript,
       [
         '--port',
-        String(running.port),
+        typeof running.port === 'number' ? String(running.port) : running.port.join(','),
         '--clients',
         String(options.clients),
         '--seconds',
