@@ -2,12 +2,14 @@
 /** chat-service: serves some of the chat business services over mprpc. `--help` lists the options. */
 import { hostname } from 'node:os';
 import { Redis } from 'ioredis';
-import { RpcProvider } from '../../rpc/index.js';
+import { createStub, RpcChannel, RpcProvider } from '../../rpc/index.js';
 import { RedisPushPublisher } from '../cluster/RedisPushPublisher.js';
+import { FanoutDriver } from '../distributed/FanoutDriver.js';
 import { MessageStatsLog } from '../distributed/messageStats.js';
 import { friendProvider, groupProvider, messageProvider, userProvider } from '../distributed/providers.js';
 import { parseServiceArgs, SERVICE_HELP, type ServiceConfig } from '../distributed/serviceConfig.js';
 import { chatServiceDefinition } from '../distributed/serviceProto.js';
+import type { MessageServiceRpc } from '../distributed/wireTypes.js';
 import type { ChatStore } from '../model/ChatStore.js';
 import { createLogger, type Logger } from '../server/logger.js';
 import { LocalMessageService } from '../services/LocalMessageService.js';
@@ -60,6 +62,10 @@ async function serve(config: ServiceConfig, logger: Logger): Promise<number> {
   });
   let messages: LocalMessageService | null = null;
   let stats: MessageStatsLog | null = null;
+  // A message node's own client of the message service: its group messages' fan-outs go to the
+  // owners of their members' partitions (itself included), routed as the gateways route submits.
+  let fanoutChannel = null as RpcChannel | null;
+  let fanout = null as FanoutDriver | null;
   for (const kind of config.services) {
     const definition = chatServiceDefinition(kind);
     if (kind === 'user') provider.notifyService(definition, userProvider(store.users));
@@ -74,8 +80,28 @@ async function serve(config: ServiceConfig, logger: Logger): Promise<number> {
         config.statsIntervalSec > 0
           ? new MessageStatsLog(store.messages, logger, config.statsIntervalSec * 1000)
           : null;
-      messages = new LocalMessageService(store, { router: publisher, onBatch: stats?.onBatch });
-      provider.notifyService(definition, messageProvider(messages));
+      fanoutChannel = new RpcChannel({
+        zookeeper: config.zookeeper,
+        registryRoot: config.registryRoot,
+        zkSessionTimeoutMs: config.zkSessionTimeoutMs,
+      });
+      const model = store.messages;
+      const hold = process.env.CHAT_TEST_FANOUT_HOLD === '1';
+      if (hold) logger.log('warn', 'CHAT_TEST_FANOUT_HOLD: this node drives no group fan-out (tests only)');
+      fanout = new FanoutDriver(
+        createStub<MessageServiceRpc>(fanoutChannel, definition),
+        {
+          pendingFanouts: (before, limit) => model.pendingFanouts(before, limit),
+          heldPartitions: () => model.fence?.epochs() ?? new Map(),
+        },
+        { hold, log: (level, message) => logger.log(level, message) },
+      );
+      messages = new LocalMessageService(store, {
+        router: publisher,
+        onBatch: stats?.onBatch,
+        fanout,
+      });
+      provider.notifyService(definition, messageProvider(messages, messages));
     }
   }
   let listen: string;
@@ -84,10 +110,12 @@ async function serve(config: ServiceConfig, logger: Logger): Promise<number> {
   } catch (error) {
     process.stderr.write(`chat-service: cannot serve: ${describe(error)}\n`);
     await provider.stop().catch(() => {});
+    await fanoutChannel?.close();
     redis?.disconnect();
     await store.close();
     return 1;
   }
+  fanout?.start();
   process.stdout.write(`listening on ${listen}\n`);
   logger.log('info', 'chat service started', {
     service: config.serviceId ?? listen,
@@ -100,6 +128,9 @@ async function serve(config: ServiceConfig, logger: Logger): Promise<number> {
     // Unregister and answer what was received, then commit what was accepted.
     await provider.stop({ graceMs: 10_000 });
     await messages?.drain();
+    // Fan-outs of what was just committed; any left are another node's to sweep.
+    await fanout?.stop();
+    await fanoutChannel?.close();
     stats?.stop();
     redis?.disconnect();
     await store.close();

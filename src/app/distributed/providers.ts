@@ -6,7 +6,13 @@
 import type { ServiceImpl } from '../../rpc/index.js';
 import type { MessageKind } from '../model/types.js';
 import { toPresence } from '../model/UserModel.js';
-import type { FriendService, GroupService, MessageService, UserService } from '../services/ChatServices.js';
+import type {
+  FanoutService,
+  FriendService,
+  GroupService,
+  MessageService,
+  UserService,
+} from '../services/ChatServices.js';
 import { OK_STATUS, type ReplyStatus, statusOf } from './errors.js';
 import type {
   FriendListReply,
@@ -86,8 +92,27 @@ export function groupProvider(groups: GroupService): ServiceImpl<GroupServiceRpc
   };
 }
 
-export function messageProvider(messages: MessageService): ServiceImpl<MessageServiceRpc> {
+/** `fanout`: a partition owner's group fan-outs (chat-service); without it Fanout answers errno 9. */
+export function messageProvider(
+  messages: MessageService,
+  fanout?: FanoutService,
+): ServiceImpl<MessageServiceRpc> {
   return {
+    Fanout: async (r) => {
+      if (fanout === undefined) return { errno: 9, errmsg: 'this node does not fan out', appended: 0 };
+      const outcome = await fanout.fanout({
+        mid: r.mid,
+        part: r.part,
+        recipients: r.recipients,
+        sender: r.sender,
+        senderName: r.sender_name,
+        target: r.target,
+        body: r.body,
+        time: r.time,
+      });
+      if (!outcome.ok) return { errno: outcome.errno, errmsg: outcome.errmsg, appended: 0 };
+      return { ...OK_STATUS, appended: outcome.appended };
+    },
     Submit: async (r) => {
       const result = await messages.submit(
         {

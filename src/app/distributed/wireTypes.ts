@@ -120,6 +120,20 @@ export interface AckManyRequest {
   acks: WireDelivery[];
 }
 
+export interface FanoutRequest {
+  mid: number;
+  part: number;
+  recipients: number[];
+  sender: number;
+  sender_name: string;
+  target: number;
+  body: string;
+  time: string;
+}
+export interface FanoutReply extends ReplyStatus {
+  appended: number;
+}
+
 export interface UserServiceRpc {
   Register: MethodTypes<RegisterRequest, RegisterReply>;
   Login: MethodTypes<LoginRequest, LoginReply>;
@@ -141,4 +155,5 @@ export interface MessageServiceRpc {
   ReadInbox: MethodTypes<ReadInboxRequest, ReadInboxReply>;
   Cursor: MethodTypes<UserIdRequest, CursorReply>;
   AckMany: MethodTypes<AckManyRequest, ReplyStatus>;
+  Fanout: MethodTypes<FanoutRequest, FanoutReply>;
 }

@@ -2,10 +2,11 @@ import { StoreError } from '../store/errors.js';
 import type { SqlDriver, SqlParam } from '../store/SqlDriver.js';
 import { paddedChunks, placeholders } from '../store/sqlText.js';
 import { AppendPrediction } from './AppendPrediction.js';
-import { type AppendWriter, appendPredicted, appendReading, CHUNK } from './appendBatch.js';
+import { type AppendWriter, appendPredicted, appendReading, CHUNK, FanoutDoneError } from './appendBatch.js';
+import { insertFanouts, parseRecipients, splitGroups } from './groupFanout.js';
 import { MidBlock } from './MidBlock.js';
 import { PartitionFence, PartitionMovedError } from './PartitionFence.js';
-import type { AppendResult, InboxEntry, MessageKind, NewMessage } from './types.js';
+import type { AppendResult, InboxEntry, MessageKind, NewMessage, PendingFanout } from './types.js';
 
 /** Runs of an append that hit an unexplained unique key conflict (appendReading) before giving up. */
 const DUPLICATE_RACE_ATTEMPTS = 3;
@@ -29,7 +30,8 @@ export interface MessageModelOptions {
   midBlock?: number;
   /**
    * Write only partitions this writer owns, fenced by epoch (PartitionFence), stored under this
-   * name: the message-service node that routes by partition (docs/DISTRIBUTED.md).
+   * name: the message-service node that routes by partition (docs/DISTRIBUTED.md). A group
+   * message then stores `group_fanout` rows instead of its members' inbox entries (groupFanout.ts).
    */
   partitionOwner?: string;
 }
@@ -112,11 +114,17 @@ export class MessageModel {
             prepared === null || this.fence === null ? null : this.fence.guard(tx, prepared.parts);
           guard?.catch(() => {}); // awaited by the append
           const writer: AppendWriter = { midBase: prepared?.midBase ?? null, guard };
-          predicted = runs === 1 && !resync && readingRuns === 0 && this.prediction.covers(rows);
+          // A partition owner writes only its own inboxes: a group message leaves its members' to their owners.
+          const split = this.fence === null ? null : splitGroups(rows);
+          const own = split?.rows ?? rows;
+          predicted = runs === 1 && !resync && readingRuns === 0 && this.prediction.covers(own);
           if (predicted) this.stats.predictedRuns++;
           else this.stats.readingRuns++;
-          if (predicted) return appendPredicted(tx, rows, this.prediction, ordered, writer);
-          return appendReading(tx, rows, resync, this.prediction, ordered, writer);
+          const results = predicted
+            ? await appendPredicted(tx, own, this.prediction, ordered, writer)
+            : await appendReading(tx, own, resync, this.prediction, ordered, writer);
+          if (split !== null) insertFanouts(tx, rows, split, results, Date.now()).catch(() => {}); // reported by the commit
+          return results;
         });
         this.stats.appends++;
         this.stats.messages += rows!.length;
@@ -127,6 +135,12 @@ export class MessageModel {
           this.stats.fenced++;
           this.prediction.forget();
           throw err;
+        }
+        // A fan-out appended before, met by a predicted run: not a wrong guess; reading skips it.
+        if (err instanceof FanoutDoneError) {
+          this.prediction.forget();
+          readingRuns = 1;
+          continue;
         }
         if (predicted) {
           this.stats.missed++;
@@ -166,6 +180,42 @@ export class MessageModel {
       'SELECT part, owner, epoch FROM message_partitions ORDER BY part',
     );
     return new Map(rows.map((r) => [Number(r.part), { owner: r.owner, epoch: Number(r.epoch) }]));
+  }
+
+  /**
+   * Group fan-outs still pending that were stored before `before` (ms since the epoch), oldest
+   * first, at most `limit`, with what a fan-out needs of their message (the sender's name too).
+   */
+  async pendingFanouts(before: number, limit: number): Promise<PendingFanout[]> {
+    const rows = await this.db.query<{
+      mid: number;
+      part: number;
+      sourcePart: number;
+      recipients: string;
+      sender: number;
+      senderName: string;
+      target: number;
+      body: string;
+      time: string;
+      createdAt: number;
+    }>(
+      'SELECT f.mid, f.part, f.source_part AS sourcePart, f.created_at AS createdAt, f.recipients, m.sender, u.name AS senderName, ' +
+        'm.target, m.body, m.sent_at AS time FROM group_fanout f JOIN messages m ON m.mid = f.mid ' +
+        'JOIN users u ON u.id = m.sender WHERE f.created_at < ? ORDER BY f.created_at, f.mid LIMIT ?',
+      [before, Math.max(1, Math.floor(limit))],
+    );
+    return rows.map((r) => ({
+      mid: Number(r.mid),
+      part: Number(r.part),
+      sourcePart: Number(r.sourcePart),
+      recipients: parseRecipients(r.recipients),
+      sender: Number(r.sender),
+      senderName: r.senderName,
+      target: Number(r.target),
+      body: r.body,
+      time: r.time,
+      createdAt: Number(r.createdAt),
+    }));
   }
 
   /** Inbox entries with seq > afterSeq, ascending, at most `limit`. */

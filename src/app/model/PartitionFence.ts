@@ -35,7 +35,8 @@ export class PartitionFence {
   /** The partitions a batch writes, ascending (the lock order). */
   partitionsOf(batch: readonly NewMessage[]): number[] {
     const parts = new Set<number>();
-    for (const m of batch) parts.add(partitionOf(m.target));
+    // A group message's fan-out writes its members' partition, not the group's.
+    for (const m of batch) parts.add(m.fanout?.part ?? partitionOf(m.target));
     return [...parts].sort((a, b) => a - b);
   }
 

@@ -57,8 +57,8 @@ function checkRepeats(
   stored: ReadonlyMap<string, StoredMessage>,
 ): void {
   plans.forEach((plan, index) => {
-    if (plan.type !== 'repeat') return;
     const msg = batch[index]!;
+    if (plan.type !== 'repeat' || msg.fanout !== undefined) return;
     const found = stored.get(dedupeKey(msg.sender, msg.cmid!));
     if (found !== undefined) {
       plans[index] = sameMessage(msg, found) ? { type: 'stored', mid: found.mid } : { type: 'reused' };
@@ -80,8 +80,11 @@ function dedupeKey(sender: number, cmid: string): string {
 }
 
 type NewPlan = { type: 'new'; msg: NewMessage; recipients: number[]; mid: number };
+/** A group message stored before, fanned out to one partition's members (NewMessage.fanout). */
+type FanoutPlan = { type: 'fanout'; msg: NewMessage; recipients: number[]; mid: number; part: number };
 type Plan =
   | NewPlan
+  | FanoutPlan
   | { type: 'stored'; mid: number } // stored by an earlier append
   | { type: 'repeat'; of: number } // repeats an earlier entry of this batch
   | { type: 'reused' }; // its (sender, cmid) names a different message (kind, target or body)
@@ -128,12 +131,18 @@ export async function appendReading(
   const candidates: NewMessage[] = [];
   for (const p of plans) if (p.type === 'new') candidates.push(p.msg);
   // Sent together; one connection runs them in this order, which is the lock order.
-  const [, lastSeq, lastMid, stored] = await Promise.all([
+  const [, lastSeq, lastMid, stored, pending] = await Promise.all([
     writer.guard,
     lockCursors(tx, recipientIds),
     writer.midBase === null ? takeMids(tx, candidates.length, resync) : 0,
     findStored(tx, candidates),
+    lockFanouts(tx, fanoutsOf(plans)),
   ]);
+  // A fan-out whose row is gone was appended before: nothing to do (exactly once).
+  plans.forEach((plan, index) => {
+    if (plan.type === 'fanout' && !pending.has(fanoutKey(plan)))
+      plans[index] = { type: 'stored', mid: plan.mid };
+  });
   plans.forEach((plan, index) => {
     if (plan.type !== 'new') return;
     const found = plan.msg.cmid === null ? undefined : stored.get(dedupeKey(plan.msg.sender, plan.msg.cmid));
@@ -155,6 +164,7 @@ export async function appendReading(
   if (writer.midBase === null && mid < lastMid) writes.push(setIds(tx, MID_COUNTER, mid));
   writes.push(insertMessages(tx, plans));
   writes.push(insertInboxRows(tx, delivery.inboxParams));
+  writes.push(deleteFanouts(tx, fanoutsOf(plans)));
   // The cursor rows exist and are locked, so the upsert always takes its update branch.
   const upsert = dialectSql(tx.dialect).onConflictUpdate('user_id', ['last_seq']);
   for (const ids of paddedChunks(movedCursors(recipientIds, delivery), CHUNK)) {
@@ -218,11 +228,68 @@ export async function appendPredicted(
   }
   prediction.learn(delivery.lastSeq, mid);
   Promise.all(locks).then(ordered, () => {});
-  const writes = [...locks, insertMessages(tx, plans), insertInboxRows(tx, delivery.inboxParams)];
+  // Fan-outs are assumed pending: one whose row is gone (done before) is found by the count.
+  const fanouts = fanoutsOf(plans);
+  const deleted = deleteFanouts(tx, fanouts);
+  const writes = [...locks, insertMessages(tx, plans), insertInboxRows(tx, delivery.inboxParams), deleted];
   for (const write of writes) write.catch(() => {}); // reported by the commit
   // A fenced append must not commit: its failure rolls everything above back.
   await writer.guard;
+  if (fanouts.length > 0 && (await deleted) !== fanouts.length) throw new FanoutDoneError();
   return delivery.results;
+}
+
+/**
+ * A predicted append met a fan-out that was appended before (its row is gone): it must not
+ * commit, and runs again reading, which delivers nothing for that fan-out. Not a wrong guess.
+ */
+export class FanoutDoneError extends StoreError {
+  constructor() {
+    super('CONFLICT', 'a group fan-out in the batch was appended before');
+  }
+}
+
+/** The fan-outs of a batch, (mid, part) each. */
+function fanoutsOf(plans: readonly Plan[]): FanoutPlan[] {
+  const out: FanoutPlan[] = [];
+  for (const p of plans) if (p.type === 'fanout') out.push(p);
+  return out;
+}
+
+function fanoutKey(f: { mid: number; part: number }): string {
+  return `${f.mid}:${f.part}`;
+}
+
+/** Locks the fan-outs' rows (after the cursors: the lock order) and returns the keys still pending. */
+async function lockFanouts(tx: SqlExecutor, fanouts: readonly FanoutPlan[]): Promise<Set<string>> {
+  const pending = new Set<string>();
+  if (fanouts.length === 0) return pending;
+  const forUpdate = dialectSql(tx.dialect).forUpdate;
+  const chunks = await Promise.all(
+    paddedChunks(fanouts, CHUNK).map((chunk) =>
+      tx.query<{ mid: number; part: number }>(
+        `SELECT mid, part FROM group_fanout WHERE (mid, part) IN (${rowPlaceholders(chunk.length, 2)})${forUpdate}`,
+        chunk.flatMap((f) => [f.mid, f.part]),
+      ),
+    ),
+  );
+  for (const rows of chunks)
+    for (const r of rows) pending.add(fanoutKey({ mid: Number(r.mid), part: Number(r.part) }));
+  return pending;
+}
+
+/** Deletes the fan-outs' rows; resolves with how many there were. */
+async function deleteFanouts(tx: SqlExecutor, fanouts: readonly FanoutPlan[]): Promise<number> {
+  if (fanouts.length === 0) return 0;
+  const done = await Promise.all(
+    paddedChunks(fanouts, CHUNK).map((chunk) =>
+      tx.execute(
+        `DELETE FROM group_fanout WHERE (mid, part) IN (${rowPlaceholders(chunk.length, 2)})`,
+        chunk.flatMap((f) => [f.mid, f.part]),
+      ),
+    ),
+  );
+  return done.reduce((sum, r) => sum + r.affectedRows, 0);
 }
 
 /** Every listed recipient in ascending order (the lock order), duplicates' too. */
@@ -269,6 +336,7 @@ function deliver(plans: readonly Plan[], lastSeq: ReadonlyMap<number, number>): 
       continue;
     }
     const deliveries: AppendResult['deliveries'] = [];
+    // 'new' or 'fanout': both append the listed recipients' inbox entries.
     for (const userId of plan.recipients) {
       const last = next.get(userId) ?? lastSeq.get(userId);
       if (last === undefined) unknown.add(userId);
@@ -318,6 +386,16 @@ async function insertRows(tx: SqlExecutor, head: string, cols: number, params: S
 function planBatch(batch: readonly NewMessage[]): Plan[] {
   const firstInBatch = new Map<string, number>();
   return batch.map((msg, index): Plan => {
+    if (msg.fanout !== undefined) {
+      // Stored already: its row in group_fanout, not its cmid, says whether it is done. The same
+      // fan-out twice in a batch (driven again meanwhile) is appended once.
+      const key = `fanout\u0000${fanoutKey(msg.fanout)}`;
+      const of = firstInBatch.get(key);
+      if (of !== undefined) return { type: 'repeat', of };
+      firstInBatch.set(key, index);
+      const recipients = [...new Set(msg.recipients)];
+      return { type: 'fanout', msg, recipients, mid: msg.fanout.mid, part: msg.fanout.part };
+    }
     if (msg.cmid !== null) {
       const key = dedupeKey(msg.sender, msg.cmid);
       const of = firstInBatch.get(key);

@@ -40,6 +40,43 @@ export interface NewMessage {
   time: string;
   /** User ids that get an inbox entry, already resolved by the caller, sender excluded. */
   recipients: number[];
+  /**
+   * Set on the fan-out of a group message stored already (partition-owner mode): append the inbox
+   * entries of `recipients` (one partition's members) for that mid and delete its `group_fanout`
+   * row, or nothing when the row is gone (fanned out before).
+   */
+  fanout?: FanoutRef;
+}
+
+/** One pending fan-out: a group message's inbox entries for the members of one partition. */
+export interface FanoutRef {
+  mid: number;
+  /** The members' inbox partition. */
+  part: number;
+}
+
+/** A group message's fan-out to one partition, as the driver sends it (FanoutService). */
+export interface FanoutJob extends FanoutRef, FanoutTask {
+  sender: number;
+  senderName: string;
+  /** The group. */
+  target: number;
+  body: string;
+  time: string;
+}
+
+/** A fan-out found pending in the store (MessageModel.pendingFanouts). */
+export interface PendingFanout extends FanoutJob {
+  /** The group's partition: its owner drove the fan-out first. */
+  sourcePart: number;
+  /** When the message was stored (ms since the epoch, the storing node's clock). */
+  createdAt: number;
+}
+
+/** A `group_fanout` row a group message left to its members' partition owner (with its members). */
+export interface FanoutTask {
+  part: number;
+  recipients: number[];
 }
 
 export interface AppendResult {
@@ -50,8 +87,10 @@ export interface AppendResult {
    * is stored or delivered, `mid` is 0 and `duplicate` true.
    */
   cmidReused?: boolean;
-  /** Empty when duplicate. */
+  /** Empty when duplicate, and for a group message whose inboxes are fanned out (`fanout`). */
   deliveries: { userId: number; seq: number }[];
+  /** A new group message in partition-owner mode: the fan-outs it stored, one per member partition. */
+  fanout?: FanoutTask[];
 }
 
 export interface InboxEntry {

@@ -1,13 +1,23 @@
 import type { AppendOptions } from '../model/MessageModel.js';
-import type { AppendResult, NewMessage } from '../model/types.js';
+import type { AppendResult, FanoutRef, FanoutTask, NewMessage } from '../model/types.js';
 import { Errno } from '../protocol/errno.js';
 import { errnoOf } from './errnoOf.js';
 
 /** A chat message waiting for its transaction. Recipients are resolved before it queues. */
-export type ChatJob = Omit<NewMessage, 'recipients'>;
+export type ChatJob = Omit<NewMessage, 'recipients' | 'fanout'> & {
+  /** The fan-out of a group message stored before (NewMessage.fanout): its recipients are given. */
+  fanout?: FanoutRef & FanoutTask;
+};
 
 export type ChatJobResult =
-  | { ok: true; mid: number; duplicate: boolean; deliveries: AppendResult['deliveries'] }
+  | {
+      ok: true;
+      mid: number;
+      duplicate: boolean;
+      deliveries: AppendResult['deliveries'];
+      /** A group message of a partition owner: the fan-outs its members' inboxes wait for. */
+      fanout?: FanoutTask[];
+    }
   | { ok: false; errno: number; errmsg: string };
 
 /** An idempotency key reused for another message: refused, as payment APIs do (docs/DECISIONS.md). */
@@ -68,6 +78,8 @@ export class GroupCommitter {
   /** An append was started and is not ordered yet: the next must wait for it. */
   private unordered = false;
   private idleWaiters: (() => void)[] = [];
+  /** Results are handed out in the order their appends started (see startAppend). */
+  private handedOut: Promise<void> = Promise.resolve();
   private readonly maxBatch: number;
   private readonly depth: number;
   /** Users never disappear, so a positive existence check can be cached for good. */
@@ -158,25 +170,37 @@ export class GroupCommitter {
       this.pump();
       this.settleIfIdle();
     };
-    this.models.messages.append(take, { onOrdered }).then(
+    const handOut = this.models.messages.append(take, { onOrdered }).then(
       (results) => {
-        if (taken !== null) this.onBatch(taken.length, performance.now() - started);
-        taken?.forEach(({ pending }, i) => {
-          const r = results[i]!;
-          if (r.cmidReused === true) pending.resolve(kCmidReused);
-          else pending.resolve({ ok: true, mid: r.mid, duplicate: r.duplicate, deliveries: r.deliveries });
-        });
+        const batch = taken ?? [];
+        if (taken !== null) this.onBatch(batch.length, performance.now() - started);
         settled();
+        return () =>
+          batch.forEach(({ pending }, i) => {
+            const r = results[i]!;
+            if (r.cmidReused === true) pending.resolve(kCmidReused);
+            else {
+              const ok: ChatJobResult = {
+                ok: true,
+                mid: r.mid,
+                duplicate: r.duplicate,
+                deliveries: r.deliveries,
+              };
+              if (r.fanout !== undefined) ok.fanout = r.fanout;
+              pending.resolve(ok);
+            }
+          });
       },
       (error: unknown) => {
         // Failed before its turn came: the batch it would have taken fails instead.
-        this.failAll(
-          (taken ?? this.takeReady()).map((r) => r.pending),
-          errnoOf(error),
-        );
+        const batch = (taken ?? this.takeReady()).map((r) => r.pending);
         settled();
+        return () => this.failAll(batch, errnoOf(error));
       },
     );
+    // Pipelined appends may commit out of order (a group message's own transaction shares no
+    // lock with the next one): what follows a commit (acks, group fan-outs) keeps arrival order.
+    this.handedOut = this.handedOut.then(() => handOut).then((give) => give());
   }
 
   private takeReady(): Ready[] {
@@ -207,6 +231,7 @@ export class GroupCommitter {
     const groups = new Map<number, Promise<number[]>>();
     const users = new Map<number, Promise<boolean>>();
     for (const { job } of batch) {
+      if (job.fanout !== undefined) continue;
       if (job.kind === 'group') {
         if (!groups.has(job.target)) groups.set(job.target, this.models.groups.memberIds(job.target));
       } else if (!this.knownUsers.has(job.target) && !users.has(job.target)) {
@@ -226,6 +251,7 @@ export class GroupCommitter {
       if (exists[i]) this.knownUsers.add(id);
     });
     return batch.map(({ job }): number[] | ChatJobResult => {
+      if (job.fanout !== undefined) return job.fanout.recipients;
       if (job.kind === 'one') {
         return this.knownUsers.has(job.target)
           ? [job.target]

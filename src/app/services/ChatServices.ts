@@ -7,7 +7,14 @@
  * Failures are StoreErrors (CONFLICT / NOT_FOUND / UNAVAILABLE) on both paths, so the caller's
  * errno mapping (errnoOf) is the same in and out of process.
  */
-import type { GroupDetail, InboxEntry, PresenceState, UserRecord, UserSummary } from '../model/types.js';
+import type {
+  FanoutJob,
+  GroupDetail,
+  InboxEntry,
+  PresenceState,
+  UserRecord,
+  UserSummary,
+} from '../model/types.js';
 import type { ChatJob, ChatJobResult } from '../service/GroupCommitter.js';
 
 export interface UserService {
@@ -60,6 +67,22 @@ export interface MessageService {
   ackMany(acks: ReadonlyMap<number, number>): Promise<void>;
   /** Resolves once every message submitted so far is committed (or failed). */
   drain(): Promise<void>;
+}
+
+/** What a Fanout did: how many inbox entries it appended (0: appended before), or why it failed. */
+export type FanoutOutcome = { ok: true; appended: number } | { ok: false; errno: number; errmsg: string };
+
+/**
+ * Between message nodes (partition-owner mode, docs/DISTRIBUTED.md "Group messages"): the owner
+ * of a member partition appends a stored group message's entries for that partition's members.
+ */
+export interface FanoutService {
+  /**
+   * Appends the entries and deletes the message's `group_fanout` row of `job.part` in one
+   * transaction, under the partition's fence; nothing when the row is gone (exactly once).
+   * Pushes what it appended. Never rejects: failures are results (errno 9: retry).
+   */
+  fanout(job: FanoutJob): Promise<FanoutOutcome>;
 }
 
 /** What ChatService needs: the four services. */

@@ -1,13 +1,24 @@
 import type { ChatStore } from '../model/ChatStore.js';
-import type { InboxEntry } from '../model/types.js';
+import type { FanoutJob, InboxEntry } from '../model/types.js';
 import { pushOf } from '../service/chatPush.js';
 import type { Delivery } from '../service/DeliveryRouter.js';
 import { type ChatJob, type ChatJobResult, GroupCommitter } from '../service/GroupCommitter.js';
-import type { ChatServices, InboxCursor, MessageService } from './ChatServices.js';
+import type {
+  ChatServices,
+  FanoutOutcome,
+  FanoutService,
+  InboxCursor,
+  MessageService,
+} from './ChatServices.js';
 
-/** Routes pushes to the servers holding their recipients, except the server the message came from. */
+/** Routes pushes to the servers holding their recipients, except the server the message came from (null: none). */
 export interface RemotePushRouter {
-  route(deliveries: readonly Delivery[], exceptServer: string): void;
+  route(deliveries: readonly Delivery[], exceptServer: string | null): void;
+}
+
+/** Takes a group message's fan-outs to their partitions' owners (chat-service: FanoutDriver). */
+export interface FanoutDispatcher {
+  dispatch(job: FanoutJob): void;
 }
 
 export interface LocalMessageServiceOptions {
@@ -18,13 +29,18 @@ export interface LocalMessageServiceOptions {
   router?: RemotePushRouter;
   /** Told of every committed transaction: its message count and duration. Default: nobody. */
   onBatch?: (size: number, durationMs: number) => void;
+  /**
+   * Where a partition owner's group messages go once stored (their members' inboxes are other
+   * partitions' to write). Required with MessageModelOptions.partitionOwner; unused without.
+   */
+  fanout?: FanoutDispatcher;
 }
 
 /**
  * The message service over the store: the GroupCommitter for writes, the message model for
  * reads and acks. Used in-process by chat-server and served over RPC by chat-service.
  */
-export class LocalMessageService implements MessageService {
+export class LocalMessageService implements MessageService, FanoutService {
   private readonly committer: GroupCommitter;
 
   constructor(
@@ -46,7 +62,47 @@ export class LocalMessageService implements MessageService {
         origin,
       );
     }
+    // Stored and acknowledged: the fan-outs are a promise kept by the driver, or by recovery.
+    const dispatcher = this.options.fanout;
+    if (dispatcher !== undefined && result.ok && result.fanout !== undefined) {
+      for (const task of result.fanout) {
+        dispatcher.dispatch({
+          mid: result.mid,
+          part: task.part,
+          recipients: task.recipients,
+          sender: job.sender,
+          senderName,
+          target: job.target,
+          body: job.body,
+          time: job.time,
+        });
+      }
+    }
     return result;
+  }
+
+  async fanout(job: FanoutJob): Promise<FanoutOutcome> {
+    const result = await this.committer.submit({
+      sender: job.sender,
+      cmid: null,
+      kind: 'group',
+      target: job.target,
+      body: job.body,
+      time: job.time,
+      fanout: { mid: job.mid, part: job.part, recipients: job.recipients },
+    });
+    if (!result.ok) return result;
+    // Every member's gateway, the sender's too: it got no deliveries with its ack.
+    if (result.deliveries.length > 0) {
+      this.options.router?.route(
+        result.deliveries.map(({ userId, seq }) => ({
+          userId,
+          push: pushOf({ ...job, cmid: null, kind: 'group' }, job.senderName, job.mid, seq),
+        })),
+        null,
+      );
+    }
+    return { ok: true, appended: result.deliveries.length };
   }
 
   readInbox(userId: number, afterSeq: number, limit: number): Promise<InboxEntry[]> {

@@ -179,6 +179,31 @@ const MIGRATIONS: readonly Migration[] = [
       ).join(', ')}`,
     ],
   },
+  {
+    version: 5,
+    description: "group_fanout: a group message's inbox entries still to append, per member partition",
+    // Partition-owner mode only (chat-service message nodes): the owner of the group's partition
+    // stores the message and one row per member partition in one transaction; the owner of each
+    // member partition appends those inboxes and deletes the row in one transaction (docs/
+    // DISTRIBUTED.md, "Group messages"). Rows live for milliseconds unless a node failed.
+    statements: (ctx) =>
+      createTable(ctx, {
+        name: 'group_fanout',
+        columns: [
+          'mid BIGINT NOT NULL',
+          'part INT NOT NULL',
+          // The group's partition: its owner drives the row, another node re-drives it if it stays.
+          'source_part INT NOT NULL',
+          // The partition's members when the message was sent, ids separated by commas.
+          'recipients TEXT NOT NULL',
+          // Milliseconds since the epoch (the writing node's clock): rows left behind are re-driven.
+          'created_at BIGINT NOT NULL',
+          'PRIMARY KEY (mid, part)',
+        ],
+        indexes: [{ name: 'idx_group_fanout_created', columns: 'created_at' }],
+        clustered: true,
+      }),
+  },
 ];
 
 /** The columns of `messages` (migration 1; rebuilt on SQLite by migration 3). */
