@@ -124,14 +124,14 @@ describe('two gateways, services in separate processes', () => {
     expect(missed).toMatchObject({ msgid: 10, seq: 11, groupid: created.groupid, msg: 'while 2 was away' });
   });
 
-  test("pushes go only to the recipient's gateway: never broadcast, never back to the sender's", async () => {
+  test("pushes go only to the recipient's gateway: never broadcast; a one-to-one push never back to the sender's", async () => {
     const watcher = new Redis(unit.redisUrl, { lazyConnect: true });
     const seen: string[] = [];
     try {
       await watcher.connect();
       await watcher.psubscribe(`${unit.redisPrefix}:server:*`);
       watcher.on('pmessage', (_pattern: string, channel: string) => seen.push(channel));
-      // a and c on gateway 1, b on gateway 2, in one group: one commit, one routing of both pushes.
+      // a and c on gateway 1, b on gateway 2.
       const [a, b, c] = [await connect(0), await connect(1), await connect(0)];
       const [ua, ub, uc] = [await register(a), await register(b), await register(c)];
       for (const [client, user] of [
@@ -140,26 +140,40 @@ describe('two gateways, services in separate processes', () => {
         [c, uc],
       ] as const)
         await login(client, user);
+      const gateway = (k: number) => `${unit.redisPrefix}:server:${unit.gateways[k]!.serverId}`;
+      const published = async (channels: string[], what: string) => {
+        await within(
+          (async () => {
+            while (!channels.every((ch) => seen.includes(ch))) await new Promise((r) => setTimeout(r, 20));
+          })(),
+          10_000,
+          what,
+        );
+        // Barrier: Redis answers this PING after every message it had queued for the watcher, so
+        // a publish to another channel in the same batch would be in `seen` by now.
+        await watcher.ping();
+      };
+      // One-to-one: c's push (on a's gateway) is pushed by that gateway itself and published
+      // nowhere; b's goes to gateway 2's channel only.
+      expect((await a.sendChat(uc.id, 'to c')).errno).toBe(0);
+      expect((await a.sendChat(ub.id, 'to b')).errno).toBe(0);
+      await b.waitForPushes(1, 15_000);
+      await c.waitForPushes(1, 15_000);
+      await published([gateway(1)], "the watcher to see the publish to b's gateway");
+      expect(seen).toEqual([gateway(1)]);
+
+      // A group message is fanned out by the owners of its members' partitions, after the
+      // sender's ack (which carries no seqs): each push goes to its member's gateway only, the
+      // sender's gateway included (c is there).
+      seen.length = 0;
       const group = await a.createGroup(uniqueName('g'), 'routing');
       expect((await b.joinGroup(group.groupid)).errno).toBe(0);
       expect((await c.joinGroup(group.groupid)).errno).toBe(0);
       expect((await a.groupChat(group.groupid, 'to b and c')).errno).toBe(0);
-      await b.waitForPushes(1, 15_000);
-      await c.waitForPushes(1, 15_000);
-      const gateway = (k: number) => `${unit.redisPrefix}:server:${unit.gateways[k]!.serverId}`;
-      await within(
-        (async () => {
-          while (!seen.includes(gateway(1))) await new Promise((r) => setTimeout(r, 20));
-        })(),
-        10_000,
-        "the watcher to see the publish to b's gateway",
-      );
-      // Barrier: Redis answers this PING after every message it had queued for the watcher, so
-      // a publish to another channel in the same batch would be in `seen` by now.
-      await watcher.ping();
-      // b's push went to gateway 2's channel only; c's (on a's gateway) was pushed by that
-      // gateway itself and published nowhere.
-      expect(seen).toEqual([gateway(1)]);
+      expect((await b.waitForPushes(1, 15_000))[0]).toMatchObject({ msgid: 10, seq: 2, msg: 'to b and c' });
+      expect((await c.waitForPushes(1, 15_000))[0]).toMatchObject({ msgid: 10, seq: 2, msg: 'to b and c' });
+      await published([gateway(0), gateway(1)], "the watcher to see the publishes to both members' gateways");
+      expect(seen.sort()).toEqual([gateway(0), gateway(1)].sort());
     } finally {
       watcher.disconnect();
     }

@@ -410,6 +410,8 @@ export interface StartDistributedOptions extends Omit<StartChatServerOptions, 'd
   services?: readonly string[];
   /** ZooKeeper connect string (e.g. an ensemble's); default the test process's shared standalone server. */
   zookeeper?: string;
+  /** Environment additions of each chat-service process, by its index in `services`. */
+  serviceEnv?: readonly (Readonly<Record<string, string>> | undefined)[];
 }
 
 /** Gateways and chat-service processes over one fresh MySQL database (see ServerTarget). */
@@ -428,27 +430,33 @@ export async function startDistributed(
   const logLevel = options.logLevel ?? 'warn';
   const services = (options.services ?? ['user,friend,group,message']).map(
     (list, k) =>
-      new SpawnedChatServer('distributed', db, `svc-${unit}-${k}`, startOptions, (port) => [
-        CHAT_SERVICE_BIN,
-        '--services',
-        list,
-        '--host',
-        '127.0.0.1',
-        '--port',
-        String(port),
-        '--zookeeper',
-        zk.connectString,
-        '--registry-root',
-        registryRoot,
-        '--db',
-        db.url,
-        '--redis',
-        redis,
-        '--redis-prefix',
-        prefix,
-        '--log-level',
-        logLevel,
-      ]),
+      new SpawnedChatServer(
+        'distributed',
+        db,
+        `svc-${unit}-${k}`,
+        { ...startOptions, env: { ...startOptions.env, ...options.serviceEnv?.[k] } },
+        (port) => [
+          CHAT_SERVICE_BIN,
+          '--services',
+          list,
+          '--host',
+          '127.0.0.1',
+          '--port',
+          String(port),
+          '--zookeeper',
+          zk.connectString,
+          '--registry-root',
+          registryRoot,
+          '--db',
+          db.url,
+          '--redis',
+          redis,
+          '--redis-prefix',
+          prefix,
+          '--log-level',
+          logLevel,
+        ],
+      ),
   );
   const gateways = Array.from({ length: options.gateways ?? 1 }, (_, k) => {
     const gatewayId = `e2e-gw-${unit}-${k}`;

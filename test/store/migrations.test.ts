@@ -14,6 +14,7 @@ import { oneToOne, openTestDriver, openTestStore, STORE_KINDS } from './harness.
 const TABLES = [
   'chat_groups',
   'friends',
+  'group_fanout',
   'group_members',
   'id_counters',
   'inbox',

@@ -29,7 +29,7 @@ export interface FanoutDriverOptions {
   intervalMs?: number;
   /** Age after which a row of a partition this node holds is driven again. Default 1000 ms. */
   ownAgeMs?: number;
-  /** Age after which any row is driven again. Default 2500 ms (within the unit's 5 s push bound). */
+  /** Age after which any row is driven again. Default 2000 ms (within the unit's 5 s push bound). */
   orphanAgeMs?: number;
   /** Rows read per sweep. Default 512. */
   sweepLimit?: number;
@@ -61,7 +61,7 @@ export class FanoutDriver implements FanoutDispatcher {
       callTimeoutMs: options.callTimeoutMs ?? 5000,
       intervalMs: options.intervalMs ?? 1000,
       ownAgeMs: options.ownAgeMs ?? 1000,
-      orphanAgeMs: options.orphanAgeMs ?? 2500,
+      orphanAgeMs: options.orphanAgeMs ?? 2000,
       sweepLimit: options.sweepLimit ?? 512,
       hold: options.hold ?? false,
     };

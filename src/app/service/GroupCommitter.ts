@@ -80,6 +80,8 @@ export class GroupCommitter {
   private idleWaiters: (() => void)[] = [];
   /** Results are handed out in the order their appends started (see startAppend). */
   private handedOut: Promise<void> = Promise.resolve();
+  /** Appends whose results are not handed out yet. */
+  private unhanded = 0;
   private readonly maxBatch: number;
   private readonly depth: number;
   /** Users never disappear, so a positive existence check can be cached for good. */
@@ -113,7 +115,13 @@ export class GroupCommitter {
   }
 
   private idle(): boolean {
-    return !this.resolving && this.incoming.length === 0 && this.readyCount() === 0 && this.running === 0;
+    return (
+      !this.resolving &&
+      this.incoming.length === 0 &&
+      this.readyCount() === 0 &&
+      this.running === 0 &&
+      this.unhanded === 0
+    );
   }
 
   private readyCount(): number {
@@ -150,6 +158,7 @@ export class GroupCommitter {
 
   private startAppend(): void {
     this.running++;
+    this.unhanded++;
     this.unordered = true;
     const started = performance.now();
     let taken: Ready[] | null = null;
@@ -200,7 +209,13 @@ export class GroupCommitter {
     );
     // Pipelined appends may commit out of order (a group message's own transaction shares no
     // lock with the next one): what follows a commit (acks, group fan-outs) keeps arrival order.
-    this.handedOut = this.handedOut.then(() => handOut).then((give) => give());
+    this.handedOut = this.handedOut
+      .then(() => handOut)
+      .then((give) => {
+        give();
+        this.unhanded--;
+        this.settleIfIdle();
+      });
   }
 
   private takeReady(): Ready[] {
