@@ -90,6 +90,28 @@ describe('GroupCommitter pipeline', () => {
     await committer.drain();
   });
 
+  it('hands results out in the order the appends started, even when a later one commits first', async () => {
+    const { models, started } = scriptedModels();
+    const committer = new GroupCommitter(models, { depth: 2 });
+    const resolved: string[] = [];
+    const track = (n: number) => committer.submit(job(n)).then(() => resolved.push(`m${n}`));
+    const first = track(1);
+    await turn();
+    started[0]!.batch = started[0]!.take();
+    started[0]!.options.onOrdered!();
+    const second = track(2);
+    await turn();
+    started[1]!.batch = started[1]!.take();
+    // The second commits first (group messages share no lock): its ack and fan-outs wait.
+    started[1]!.finish();
+    await turn();
+    expect(resolved).toEqual([]);
+    started[0]!.finish();
+    await Promise.all([first, second]);
+    expect(resolved).toEqual(['m1', 'm2']);
+    await committer.drain();
+  });
+
   it('never has more than `depth` appends under way', async () => {
     const { models, started } = scriptedModels();
     const committer = new GroupCommitter(models, { depth: 2 });
