@@ -96,6 +96,7 @@ async function serve(config: ServiceConfig, logger: Logger): Promise<number> {
         },
         { hold, log: (level, message) => logger.log(level, message) },
       );
+      stats?.watchFanout(fanout);
       messages = new LocalMessageService(store, {
         router: publisher,
         onBatch: stats?.onBatch,

@@ -38,6 +38,18 @@ export interface FanoutDriverOptions {
   log: (level: 'info' | 'warn', message: string) => void;
 }
 
+/** Counters of a driver since it was made. */
+export interface FanoutStats {
+  /** Fan-out calls sent, first or again. */
+  driven: number;
+  /** Those that appended entries (the others found their row gone: done before). */
+  appended: number;
+  /** Calls that failed (left to the sweep). */
+  failed: number;
+  /** Calls sent again by the sweep. */
+  redriven: number;
+}
+
 /** First wait after a failed fan-out; doubles per failure up to MAX_BACKOFF_MS. */
 const FIRST_BACKOFF_MS = 500;
 const MAX_BACKOFF_MS = 8000;
@@ -49,8 +61,7 @@ export class FanoutDriver implements FanoutDispatcher {
   private timer: NodeJS.Timeout | null = null;
   private sweeping = false;
   private readonly opts: Required<Omit<FanoutDriverOptions, 'log'>>;
-  /** Fan-outs appended by their owner and those that found nothing to do (tests and logs). */
-  readonly stats = { driven: 0, appended: 0, failed: 0, redriven: 0 };
+  readonly stats: FanoutStats = { driven: 0, appended: 0, failed: 0, redriven: 0 };
 
   constructor(
     private readonly stub: Stub<MessageServiceRpc>,

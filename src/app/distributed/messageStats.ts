@@ -5,9 +5,12 @@
  */
 import type { AppendStats, MessageModel } from '../model/MessageModel.js';
 import type { Logger } from '../server/logger.js';
+import type { FanoutStats } from './FanoutDriver.js';
 
 export class MessageStatsLog {
   private last: AppendStats;
+  private lastFanout: FanoutStats | null = null;
+  private fanout: { readonly stats: FanoutStats } | null = null;
   private commitMs = 0;
   private commits = 0;
   private readonly timer: NodeJS.Timeout;
@@ -27,6 +30,12 @@ export class MessageStatsLog {
     this.commits++;
     this.commitMs += durationMs;
   };
+
+  /** Adds the node's group fan-outs (FanoutDriver) to the report. */
+  watchFanout(driver: { readonly stats: FanoutStats }): void {
+    this.fanout = driver;
+    this.lastFanout = { ...driver.stats };
+  }
 
   stop(): void {
     clearInterval(this.timer);
@@ -48,8 +57,22 @@ export class MessageStatsLog {
       missed: d('missed'),
       fenced: d('fenced'),
       partitionsHeld: this.model.fence?.epochs().size ?? 0,
+      ...this.fanoutReport(),
     });
     this.commits = 0;
     this.commitMs = 0;
+  }
+
+  /** Fan-out calls sent (first or again by the sweep) and failed over the interval. */
+  private fanoutReport(): Record<string, number> {
+    if (this.fanout === null || this.lastFanout === null) return {};
+    const now = { ...this.fanout.stats };
+    const before = this.lastFanout;
+    this.lastFanout = now;
+    return {
+      fanoutsSent: now.driven - before.driven,
+      fanoutsResent: now.redriven - before.redriven,
+      fanoutsFailed: now.failed - before.failed,
+    };
   }
 }
