@@ -8,12 +8,13 @@ import { FanoutDriver } from '../distributed/FanoutDriver.js';
 import { MessageStatsLog } from '../distributed/messageStats.js';
 import { friendProvider, groupProvider, messageProvider, userProvider } from '../distributed/providers.js';
 import { parseServiceArgs, SERVICE_HELP, type ServiceConfig } from '../distributed/serviceConfig.js';
-import { chatServiceDefinition } from '../distributed/serviceProto.js';
+import { chatServiceDefinition, SERVICE_NAMES } from '../distributed/serviceProto.js';
 import type { MessageServiceRpc } from '../distributed/wireTypes.js';
 import type { ChatStore } from '../model/ChatStore.js';
 import { createLogger, type Logger } from '../server/logger.js';
 import { LocalMessageService } from '../services/LocalMessageService.js';
 import { openStore } from '../store/openStore.js';
+import { partitionKey } from '../store/partitions.js';
 import { describe, untilSignal, withoutPassword } from './lifecycle.js';
 
 /** Mids a message node takes from the shared counter at once. */
@@ -80,28 +81,40 @@ async function serve(config: ServiceConfig, logger: Logger): Promise<number> {
         config.statsIntervalSec > 0
           ? new MessageStatsLog(store.messages, logger, config.statsIntervalSec * 1000)
           : null;
-      fanoutChannel = new RpcChannel({
+      const channel = new RpcChannel({
         zookeeper: config.zookeeper,
         registryRoot: config.registryRoot,
         zkSessionTimeoutMs: config.zkSessionTimeoutMs,
       });
+      fanoutChannel = channel;
       const model = store.messages;
       const hold = process.env.CHAT_TEST_FANOUT_HOLD === '1';
       if (hold) logger.log('warn', 'CHAT_TEST_FANOUT_HOLD: this node drives no group fan-out (tests only)');
       fanout = new FanoutDriver(
-        createStub<MessageServiceRpc>(fanoutChannel, definition),
+        createStub<MessageServiceRpc>(channel, definition),
         {
           pendingFanouts: (before, limit) => model.pendingFanouts(before, limit),
           heldPartitions: () => model.fence?.epochs() ?? new Map(),
         },
-        { hold, log: (level, message) => logger.log(level, message) },
+        {
+          hold,
+          log: (level, message) => logger.log(level, message),
+          // Fan-outs the routing sends back to this node skip the RPC round trip.
+          local: {
+            service: { fanout: (job) => local.fanout(job) },
+            isOwner: (part) =>
+              channel.affinityProvider(SERVICE_NAMES.message, partitionKey(part)) ===
+              provider.advertisedAddress,
+          },
+        },
       );
       stats?.watchFanout(fanout);
-      messages = new LocalMessageService(store, {
+      const local = new LocalMessageService(store, {
         router: publisher,
         onBatch: stats?.onBatch,
         fanout,
       });
+      messages = local;
       provider.notifyService(definition, messageProvider(messages, messages));
     }
   }

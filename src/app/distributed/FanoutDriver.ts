@@ -10,6 +10,7 @@
  */
 import type { CallOptions, Stub } from '../../rpc/index.js';
 import type { FanoutJob, PendingFanout } from '../model/types.js';
+import type { FanoutService } from '../services/ChatServices.js';
 import type { FanoutDispatcher } from '../services/LocalMessageService.js';
 import { partitionKey } from '../store/partitions.js';
 import { errorOfCall } from './errors.js';
@@ -22,7 +23,18 @@ export interface FanoutStore {
   heldPartitions(): ReadonlyMap<number, number>;
 }
 
+/**
+ * This node's own fan-outs, run in process when a call would come back here: `isOwner(part)`
+ * says whether the message service's routing sends that partition to this node now.
+ */
+export interface LocalFanout {
+  service: FanoutService;
+  isOwner(part: number): boolean;
+}
+
 export interface FanoutDriverOptions {
+  /** Runs the fan-outs routed to this node without the RPC round trip. Default: every one by RPC. */
+  local?: LocalFanout;
   /** Deadline of each Fanout call, retries included. Default 5000 ms. */
   callTimeoutMs?: number;
   /** Sweep period. Default 1000 ms. */
@@ -60,7 +72,7 @@ export class FanoutDriver implements FanoutDispatcher {
   private readonly backoff = new Map<string, { until: number; delayMs: number }>();
   private timer: NodeJS.Timeout | null = null;
   private sweeping = false;
-  private readonly opts: Required<Omit<FanoutDriverOptions, 'log'>>;
+  private readonly opts: Required<Omit<FanoutDriverOptions, 'log' | 'local'>>;
   readonly stats: FanoutStats = { driven: 0, appended: 0, failed: 0, redriven: 0 };
 
   constructor(
@@ -129,6 +141,25 @@ export class FanoutDriver implements FanoutDispatcher {
     const key = keyOf(job);
     if (this.inFlight.has(key)) return;
     this.stats.driven++;
+    const local = this.options.local;
+    // Routed here: in process (the fence still decides; refused, it goes by RPC after all).
+    const done =
+      local?.isOwner(job.part) === true
+        ? local.service
+            .fanout(job)
+            .then((outcome) => (outcome.ok ? this.succeeded(key, outcome.appended) : this.call(key, job)))
+        : this.call(key, job);
+    this.inFlight.set(key, done);
+    void done.finally(() => this.inFlight.delete(key));
+  }
+
+  private succeeded(key: string, appended: number): void {
+    this.backoff.delete(key);
+    if (appended > 0) this.stats.appended++;
+  }
+
+  /** The Fanout call to the owner of the job's partition. */
+  private call(key: string, job: FanoutJob): Promise<void> {
     const call: CallOptions = {
       timeoutMs: this.opts.callTimeoutMs,
       idempotent: true,
@@ -144,17 +175,13 @@ export class FanoutDriver implements FanoutDispatcher {
       body: job.body,
       time: job.time,
     };
-    const done = this.stub.Fanout(request, call).then(
+    return this.stub.Fanout(request, call).then(
       (reply) => {
-        if (reply.errno === 0) {
-          this.backoff.delete(key);
-          if (reply.appended > 0) this.stats.appended++;
-        } else this.failed(key, job, reply.errmsg);
+        if (reply.errno === 0) this.succeeded(key, reply.appended);
+        else this.failed(key, job, reply.errmsg);
       },
       (error: unknown) => this.failed(key, job, errorOfCall(error).message),
     );
-    this.inFlight.set(key, done);
-    void done.finally(() => this.inFlight.delete(key));
   }
 
   /** Left to the sweep, after a growing pause. */

@@ -224,6 +224,17 @@ export class RpcChannel implements RpcCaller, ConnectionOwner {
   }
 
   /**
+   * The provider ("host:port") a call to `service` with `affinity` would be sent to now (the
+   * usable listed one with the highest rendezvous weight), or null when none is known. Lets a
+   * provider that also calls its own service see whether a keyed call would come back to it.
+   */
+  affinityProvider(service: string, affinity: string): string | null {
+    const route = this.route(service); // watched from now on
+    if (!route.known) return null;
+    return pickByAffinity(route.endpoints, performance.now(), affinity, null)?.key ?? null;
+  }
+
+  /**
    * Calls `listener` with a provider's "host:port" when our connection to it is lost or drained,
    * or when it leaves the registry: work it committed may not have been announced by it (its
    * owner may want to re-read what it depends on). Once per loss: a provider that leaves the
