@@ -6,6 +6,7 @@
 import { describe, expect, test } from 'vitest';
 import { Endpoint, pickByAffinity } from '../../src/rpc/client/Endpoint.js';
 import type { NativeConnection } from '../../src/rpc/client/NativeConnection.js';
+import { RpcChannel } from '../../src/rpc/index.js';
 
 const endpoints = (n: number): Endpoint[] =>
   Array.from({ length: n }, (_, i) => new Endpoint(`127.0.0.1:${7000 + i}`, '127.0.0.1', 7000 + i));
@@ -72,6 +73,23 @@ describe('pickByAffinity', () => {
           k,
         ),
       );
+    }
+  });
+});
+
+describe('RpcChannel.affinityProvider', () => {
+  test('names the provider a call with that affinity would be sent to', async () => {
+    const eps = endpoints(3);
+    const channel = new RpcChannel({ providers: eps.map((e) => e.key) });
+    try {
+      for (let k = 0; k < 300; k++) {
+        const key = `inbox-partition-${k}`;
+        expect(channel.affinityProvider('chat.svc.MessageService', key)).toBe(
+          pickByAffinity(eps, 0, key, null)!.key,
+        );
+      }
+    } finally {
+      await channel.close();
     }
   });
 });

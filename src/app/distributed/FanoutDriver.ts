@@ -54,6 +54,8 @@ export interface FanoutDriverOptions {
 export interface FanoutStats {
   /** Fan-out calls sent, first or again. */
   driven: number;
+  /** Those run in process (routed to this node). */
+  local: number;
   /** Those that appended entries (the others found their row gone: done before). */
   appended: number;
   /** Calls that failed (left to the sweep). */
@@ -73,7 +75,7 @@ export class FanoutDriver implements FanoutDispatcher {
   private timer: NodeJS.Timeout | null = null;
   private sweeping = false;
   private readonly opts: Required<Omit<FanoutDriverOptions, 'log' | 'local'>>;
-  readonly stats: FanoutStats = { driven: 0, appended: 0, failed: 0, redriven: 0 };
+  readonly stats: FanoutStats = { driven: 0, local: 0, appended: 0, failed: 0, redriven: 0 };
 
   constructor(
     private readonly stub: Stub<MessageServiceRpc>,
@@ -143,8 +145,10 @@ export class FanoutDriver implements FanoutDispatcher {
     this.stats.driven++;
     const local = this.options.local;
     // Routed here: in process (the fence still decides; refused, it goes by RPC after all).
+    const inProcess = local?.isOwner(job.part) === true;
+    if (inProcess) this.stats.local++;
     const done =
-      local?.isOwner(job.part) === true
+      inProcess && local !== undefined
         ? local.service
             .fanout(job)
             .then((outcome) => (outcome.ok ? this.succeeded(key, outcome.appended) : this.call(key, job)))

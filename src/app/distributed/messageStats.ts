@@ -71,6 +71,7 @@ export class MessageStatsLog {
     this.lastFanout = now;
     return {
       fanoutsSent: now.driven - before.driven,
+      fanoutsLocal: now.local - before.local,
       fanoutsResent: now.redriven - before.redriven,
       fanoutsFailed: now.failed - before.failed,
     };
