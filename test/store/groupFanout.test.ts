@@ -9,10 +9,18 @@ import type { ChatStore } from '../../src/app/model/ChatStore.js';
 import { PartitionMovedError } from '../../src/app/model/PartitionFence.js';
 import type { NewMessage } from '../../src/app/model/types.js';
 import { partitionOf } from '../../src/app/store/partitions.js';
-import { createUsers, oneToOne, openTestDriver, openTestStore, uniqueName, useTestStore } from './harness.js';
+import {
+  createUsers,
+  oneToOne,
+  openTestDriver,
+  openTestStore,
+  STORE_KINDS,
+  uniqueName,
+  useTestStore,
+} from './harness.js';
 
-describe('group fan-out of partition owners on mysql', () => {
-  const t = useTestStore('mysql');
+describe.each(STORE_KINDS)('group fan-out of partition owners on %s', (kind) => {
+  const t = useTestStore(kind);
 
   const node = (name: string): Promise<ChatStore> =>
     openTestStore(t.url, { messages: { midBlock: 8, partitionOwner: name } });
