@@ -68,7 +68,17 @@ const ROLES = [
 ];
 
 /** Counters of chat-service's "message appends" lines (see src/app/distributed/messageStats.ts). */
-const APPEND_COUNTERS = ['appends', 'predictedRuns', 'readingRuns', 'missed', 'fenced'] as const;
+const APPEND_COUNTERS = [
+  'appends',
+  'predictedRuns',
+  'readingRuns',
+  'missed',
+  'fenced',
+  // Group fan-outs (src/app/distributed/FanoutDriver.ts): sent, of those run in process, sent again by the sweep.
+  'fanoutsSent',
+  'fanoutsLocal',
+  'fanoutsResent',
+] as const;
 
 const databases: string[] = [];
 let round = 0;
@@ -206,7 +216,8 @@ async function main(): Promise<void> {
     if (c === undefined) continue;
     console.log(
       `  ${LABELS[config]!.padEnd(30)} ${c.appends} commits: ${c.predictedRuns} predicted, ${c.readingRuns} reading ` +
-        `first, ${c.missed} predictions missed, ${c.fenced} fenced`,
+        `first, ${c.missed} predictions missed, ${c.fenced} fenced; ${c.fanoutsSent} group fan-outs ` +
+        `(${c.fanoutsLocal} in process, ${c.fanoutsResent} sent again)`,
     );
   }
 }

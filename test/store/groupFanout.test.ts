@@ -212,6 +212,51 @@ describe.each(STORE_KINDS)('group fan-out of partition owners on %s', (kind) => 
     }
   });
 
+  it("members in partitions the group's owner holds and is routed are appended in the message's own transaction, under their fence", async () => {
+    const { sender, members, gid } = await group(2, 'local');
+    const [near, far] = [members[0]!, members[1]!];
+    const owner = await node('local-owner');
+    const taker = await node('local-taker');
+    try {
+      // Routed everything, but holds only near's partition (and the group's, once it writes it).
+      owner.messages.routeLocally(() => true);
+      await owner.messages.append([oneToOne(sender, near, 'hold')]);
+      const [mixed] = await owner.messages.append([groupMessage(sender, gid, members, 'mixed', 'loc-1')]);
+      expect(mixed!.deliveries).toEqual([{ userId: near, seq: 2 }]);
+      expect(mixed!.fanout).toEqual([{ part: partitionOf(far), recipients: [far] }]);
+      expect((await fanoutRows(mixed!.mid)).map((r) => r.part)).toEqual([partitionOf(far)]);
+      // Held but not routed here (a gateway would send it elsewhere): fanned out.
+      owner.messages.routeLocally((part) => part !== partitionOf(near));
+      const [notRouted] = await owner.messages.append([
+        groupMessage(sender, gid, members, 'not routed', null),
+      ]);
+      expect(notRouted!.deliveries).toEqual([]);
+      expect((await fanoutRows(notRouted!.mid)).map((r) => r.part).sort()).toEqual(
+        [partitionOf(near), partitionOf(far)].sort(),
+      );
+      // Another node takes near's partition: a group message appending near itself is refused whole.
+      owner.messages.routeLocally(() => true);
+      await taker.messages.append([oneToOne(sender, near, 'taken')]);
+      await expect(
+        owner.messages.append([groupMessage(sender, gid, members, 'refused', 'loc-2')]),
+      ).rejects.toBeInstanceOf(PartitionMovedError);
+      expect((await t.store.messages.readInbox(near, 0, 10)).map((e) => e.body)).toEqual([
+        'hold',
+        'mixed',
+        'taken',
+      ]);
+      // Its resend: near's partition is not the owner's any more, so near's entry is fanned out.
+      const [resent] = await owner.messages.append([groupMessage(sender, gid, members, 'refused', 'loc-2')]);
+      expect(resent).toMatchObject({ duplicate: false, deliveries: [] });
+      expect((await fanoutRows(resent!.mid)).map((r) => r.part).sort()).toEqual(
+        [partitionOf(near), partitionOf(far)].sort(),
+      );
+    } finally {
+      await owner.close();
+      await taker.close();
+    }
+  });
+
   it('chat-server (no partition owner) keeps appending group messages to every inbox at once', async () => {
     const { sender, members, gid } = await group(2, 'single');
     const [sent] = await t.store.messages.append([groupMessage(sender, gid, members, 'direct', null)]);

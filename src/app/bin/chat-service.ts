@@ -88,6 +88,12 @@ async function serve(config: ServiceConfig, logger: Logger): Promise<number> {
       });
       fanoutChannel = channel;
       const model = store.messages;
+      // Where the routing sends a partition now, as the gateways see it: the members of a group
+      // message in partitions this node holds and is sent get their entries in the message's
+      // own transaction, and fan-outs sent back here skip the RPC round trip.
+      const routedHere = (part: number): boolean =>
+        channel.affinityProvider(SERVICE_NAMES.message, partitionKey(part)) === provider.advertisedAddress;
+      model.routeLocally(routedHere);
       const hold = process.env.CHAT_TEST_FANOUT_HOLD === '1';
       if (hold) logger.log('warn', 'CHAT_TEST_FANOUT_HOLD: this node drives no group fan-out (tests only)');
       fanout = new FanoutDriver(
@@ -99,13 +105,7 @@ async function serve(config: ServiceConfig, logger: Logger): Promise<number> {
         {
           hold,
           log: (level, message) => logger.log(level, message),
-          // Fan-outs the routing sends back to this node skip the RPC round trip.
-          local: {
-            service: { fanout: (job) => local.fanout(job) },
-            isOwner: (part) =>
-              channel.affinityProvider(SERVICE_NAMES.message, partitionKey(part)) ===
-              provider.advertisedAddress,
-          },
+          local: { service: { fanout: (job) => local.fanout(job) }, isOwner: routedHere },
         },
       );
       stats?.watchFanout(fanout);

@@ -63,6 +63,8 @@ export class MessageModel {
   private readonly mids: MidBlock | null;
   /** The partitions this writer holds (with `partitionOwner`). */
   readonly fence: PartitionFence | null;
+  /** Whether the routing sends a partition's messages to this writer (routeLocally). */
+  private routedHere: (part: number) => boolean = () => false;
 
   constructor(
     private readonly db: SqlDriver,
@@ -104,7 +106,12 @@ export class MessageModel {
         // A writer sharing the store takes its mids and partitions before its transaction.
         const shared = this.mids !== null || this.fence !== null;
         if (shared) rows ??= (batch as () => readonly NewMessage[])();
-        const prepared = shared && rows!.length > 0 ? await this.prepare(rows!, resync) : null;
+        // A partition owner writes only the inboxes it owns: a group message leaves its other
+        // members' to their partitions' owners (group_fanout rows). Decided before the fence
+        // takes its partitions, which include those of the members it appends itself.
+        const split =
+          this.fence === null || rows === null ? null : splitGroups(rows, (part) => this.appendsItself(part));
+        const prepared = shared && rows!.length > 0 ? await this.prepare(split?.rows ?? rows!, resync) : null;
         const results = await this.db.transaction(async (tx) => {
           rows ??= (batch as () => readonly NewMessage[])();
           if (rows.length === 0) return [];
@@ -114,8 +121,6 @@ export class MessageModel {
             prepared === null || this.fence === null ? null : this.fence.guard(tx, prepared.parts);
           guard?.catch(() => {}); // awaited by the append
           const writer: AppendWriter = { midBase: prepared?.midBase ?? null, guard };
-          // A partition owner writes only its own inboxes: a group message leaves its members' to their owners.
-          const split = this.fence === null ? null : splitGroups(rows);
           const own = split?.rows ?? rows;
           predicted = runs === 1 && !resync && readingRuns === 0 && this.prediction.covers(own);
           if (predicted) this.stats.predictedRuns++;
@@ -159,6 +164,19 @@ export class MessageModel {
         resync = true;
       }
     }
+  }
+
+  /**
+   * Tells a partition owner where the routing sends each partition now. A group message's members
+   * in partitions it holds and is routed get their entries in the message's own transaction
+   * (under those partitions' fences); only the others wait for a fan-out.
+   */
+  routeLocally(routedHere: (part: number) => boolean): void {
+    this.routedHere = routedHere;
+  }
+
+  private appendsItself(part: number): boolean {
+    return this.fence?.epochs().has(part) === true && this.routedHere(part);
   }
 
   /** The mids (from the block) and the partitions (taken if need be) of an append of `rows`. */

@@ -35,8 +35,13 @@ export class PartitionFence {
   /** The partitions a batch writes, ascending (the lock order). */
   partitionsOf(batch: readonly NewMessage[]): number[] {
     const parts = new Set<number>();
-    // A group message's fan-out writes its members' partition, not the group's.
-    for (const m of batch) parts.add(m.fanout?.part ?? partitionOf(m.target));
+    for (const m of batch) {
+      // A group message's fan-out writes its members' partition, not the group's.
+      parts.add(m.fanout?.part ?? partitionOf(m.target));
+      // A group message still listing members: those of partitions its writer appends itself.
+      if (m.kind === 'group' && m.fanout === undefined)
+        for (const id of m.recipients) parts.add(partitionOf(id));
+    }
     return [...parts].sort((a, b) => a - b);
   }
 

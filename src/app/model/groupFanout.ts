@@ -19,11 +19,27 @@ export interface GroupSplit {
   tasks: (FanoutTask[] | null)[];
 }
 
-/** Takes the recipients off the batch's group messages; null when it has none (nothing changes). */
-export function splitGroups(batch: readonly NewMessage[]): GroupSplit | null {
+/**
+ * Takes the recipients off the batch's group messages but those of partitions the writer appends
+ * itself (`appendsItself`); null when the batch has no group message (nothing changes).
+ */
+export function splitGroups(
+  batch: readonly NewMessage[],
+  appendsItself: (part: number) => boolean,
+): GroupSplit | null {
   if (!batch.some(isGroupSubmit)) return null;
-  const tasks = batch.map((m) => (isGroupSubmit(m) ? byPartition(m.recipients) : null));
-  const rows = batch.map((m) => (isGroupSubmit(m) ? { ...m, recipients: [] } : m));
+  const tasks: (FanoutTask[] | null)[] = [];
+  const rows = batch.map((m) => {
+    if (!isGroupSubmit(m)) {
+      tasks.push(null);
+      return m;
+    }
+    const own: number[] = [];
+    const others: number[] = [];
+    for (const id of m.recipients) (appendsItself(partitionOf(id)) ? own : others).push(id);
+    tasks.push(byPartition(others));
+    return { ...m, recipients: own };
+  });
   return { rows, tasks };
 }
 
