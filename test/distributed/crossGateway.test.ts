@@ -162,9 +162,10 @@ describe('two gateways, services in separate processes', () => {
       await published([gateway(1)], "the watcher to see the publish to b's gateway");
       expect(seen).toEqual([gateway(1)]);
 
-      // A group message is fanned out by the owners of its members' partitions, after the
-      // sender's ack (which carries no seqs): each push goes to its member's gateway only, the
-      // sender's gateway included (c is there).
+      // A group message: members of partitions the group's node owns get their entries with the
+      // message (the sender's gateway pushes its own, as for one-to-one); the others are fanned
+      // out by their partitions' owners after the ack, whose pushes go to the member's gateway,
+      // the sender's included. Either way each push goes to its member's gateway only, once.
       seen.length = 0;
       const group = await a.createGroup(uniqueName('g'), 'routing');
       expect((await b.joinGroup(group.groupid)).errno).toBe(0);
@@ -172,8 +173,10 @@ describe('two gateways, services in separate processes', () => {
       expect((await a.groupChat(group.groupid, 'to b and c')).errno).toBe(0);
       expect((await b.waitForPushes(1, 15_000))[0]).toMatchObject({ msgid: 10, seq: 2, msg: 'to b and c' });
       expect((await c.waitForPushes(1, 15_000))[0]).toMatchObject({ msgid: 10, seq: 2, msg: 'to b and c' });
-      await published([gateway(0), gateway(1)], "the watcher to see the publishes to both members' gateways");
-      expect(seen.sort()).toEqual([gateway(0), gateway(1)].sort());
+      await published([gateway(1)], "the watcher to see the publish to b's gateway");
+      expect(seen.filter((ch) => ch === gateway(1))).toHaveLength(1);
+      expect(seen.filter((ch) => ch !== gateway(1) && ch !== gateway(0))).toEqual([]);
+      expect(seen.filter((ch) => ch === gateway(0)).length).toBeLessThanOrEqual(1);
     } finally {
       watcher.disconnect();
     }
