@@ -12,9 +12,9 @@ import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import { ChatClient } from '../../src/app/client/ChatClient.js';
 import type { ChatPush } from '../../src/app/client/types.js';
 import { distPath } from '../../src/app/cluster/paths.js';
-import { chatServiceDefinition } from '../../src/app/distributed/serviceProto.js';
+import { chatServiceDefinition, SERVICE_NAMES } from '../../src/app/distributed/serviceProto.js';
 import type { MessageServiceRpc, UserServiceRpc } from '../../src/app/distributed/wireTypes.js';
-import { partitionOf } from '../../src/app/store/partitions.js';
+import { partitionKey, partitionOf } from '../../src/app/store/partitions.js';
 import { ClassicRpcChannel, createStub, RpcChannel } from '../../src/rpc/index.js';
 import { barrier, expectSeqs, login, register, type User, uniqueName, within } from '../e2e/support.js';
 import { type DistributedDeployment, startDistributed } from '../helpers/chatServer.js';
@@ -122,6 +122,39 @@ describe('two gateways, services in separate processes', () => {
     await login(back, users[2]!, 10);
     const [missed] = await back.waitForPushes(1, 15_000);
     expect(missed).toMatchObject({ msgid: 10, seq: 11, groupid: created.groupid, msg: 'while 2 was away' });
+  });
+
+  test("a group message is acknowledged once it is in every member's inbox, members fanned out to the other node too", async () => {
+    const routing = new RpcChannel({ zookeeper: unit.zookeeper, registryRoot: unit.registryRoot });
+    const store = await unit.openStore();
+    try {
+      await routing.waitForProviders(SERVICE_NAMES.message, 2, 15_000);
+      const nodeOf = (id: number) =>
+        routing.affinityProvider(SERVICE_NAMES.message, partitionKey(partitionOf(id)));
+      const sender = await connect(0);
+      const su = await register(sender);
+      await login(sender, su);
+      const gid = (await sender.createGroup(uniqueName('g'), 'fanned out')).groupid;
+      // Members whose partitions the other node owns: their entries come by fan-out.
+      const members: User[] = [];
+      while (members.length < 3) {
+        const c = await connect(members.length % 2);
+        const u = await register(c);
+        if (nodeOf(u.id) === nodeOf(gid)) continue;
+        await login(c, u);
+        expect((await c.joinGroup(gid)).errno).toBe(0);
+        members.push(u);
+      }
+      for (let i = 1; i <= 10; i++) {
+        expect((await sender.groupChat(gid, `g${i}`)).errno).toBe(0);
+        // Read at once, no waiting: the ack came after the fan-outs.
+        const seqs = await Promise.all(members.map(async (m) => (await store.messages.cursor(m.id)).lastSeq));
+        expect(seqs).toEqual([i, i, i]);
+      }
+    } finally {
+      await store.close();
+      await routing.close();
+    }
   });
 
   test("pushes go only to the recipient's gateway: never broadcast; a one-to-one push never back to the sender's", async () => {

@@ -10,7 +10,9 @@ import { hostname } from 'node:os';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import { ChatClient } from '../../src/app/client/ChatClient.js';
 import type { ChatPush } from '../../src/app/client/types.js';
-import { partitionOf } from '../../src/app/store/partitions.js';
+import { SERVICE_NAMES } from '../../src/app/distributed/serviceProto.js';
+import { partitionKey, partitionOf } from '../../src/app/store/partitions.js';
+import { RpcChannel } from '../../src/rpc/index.js';
 import { expectSeqs, login, register, type User, uniqueName } from '../e2e/support.js';
 import { type DistributedDeployment, startDistributed } from '../helpers/chatServer.js';
 import { openTestDriver } from '../store/harness.js';
@@ -55,6 +57,7 @@ describe('group messages fanned out per member partition', () => {
     const us = await register(sender);
     await login(sender, us);
     const driver = await openTestDriver(unit.dbUrl);
+    const routing = new RpcChannel({ zookeeper: unit.zookeeper, registryRoot: unit.registryRoot });
     const store = await unit.openStore();
     try {
       // A group whose partition the held node takes: a message to a group of one (no member to
@@ -68,14 +71,19 @@ describe('group messages fanned out per member partition', () => {
       }
       expect(gid, "a group in the held node's partition").toBeGreaterThan(0);
 
-      // Six members on both gateways, in six partitions the held node does not hold (it would
-      // append those members itself, in the message's transaction).
+      // Six members on both gateways, in partitions routed to the survivor (the held node would
+      // append members routed to itself in the message's own transaction): the routing as the
+      // nodes see it, from the registry.
+      await routing.waitForProviders(SERVICE_NAMES.message, 2, 15_000);
+      const routedToHeld = (id: number): boolean =>
+        routing
+          .affinityProvider(SERVICE_NAMES.message, partitionKey(partitionOf(id)))
+          ?.endsWith(`:${held.port}`) === true;
       const members: { client: ChatClient; user: User }[] = [];
-      const owners = await store.messages.partitionOwners();
       for (let i = 0; members.length < 6; i++) {
         const client = await connect(i % 2);
         const user = await register(client);
-        if (owners.get(partitionOf(user.id))!.owner === nodeName(held)) continue;
+        if (routedToHeld(user.id)) continue;
         await login(client, user);
         expect((await client.joinGroup(gid)).errno).toBe(0);
         members.push({ client, user });
@@ -128,6 +136,7 @@ describe('group messages fanned out per member partition', () => {
       }
       expect((await store.messages.partitionOwners()).get(partitionOf(gid))!.owner).toBe(nodeName(survivor));
     } finally {
+      await routing.close();
       await store.close();
       await driver.close();
     }

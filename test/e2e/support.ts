@@ -54,28 +54,6 @@ export async function waitUntil(cond: () => boolean | Promise<boolean>, what: st
   }
 }
 
-/**
- * Waits until `userId`'s inbox holds `lastSeq` entries, on the distributed target only: it
- * appends a group message to its members' inboxes after the sender's ack (docs/DISTRIBUTED.md,
- * "Group messages"), so a test that wants it in a login's backlog waits for it first.
- */
-export async function waitForInbox(
-  server: ChatServerProcess,
-  userId: number,
-  lastSeq: number,
-): Promise<void> {
-  if (server.kind !== 'distributed') return;
-  const store = await server.openStore();
-  try {
-    await waitUntil(
-      async () => (await store.messages.cursor(userId)).lastSeq >= lastSeq,
-      `inbox of ${userId} at ${lastSeq}`,
-    );
-  } finally {
-    await store.close();
-  }
-}
-
 /** Resolves with `p`, or rejects after `ms` (so a hung promise fails the test with a reason). */
 export function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   return new Promise<T>((resolve, reject) => {

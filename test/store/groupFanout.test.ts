@@ -212,21 +212,22 @@ describe.each(STORE_KINDS)('group fan-out of partition owners on %s', (kind) => 
     }
   });
 
-  it("members in partitions the group's owner holds and is routed are appended in the message's own transaction, under their fence", async () => {
+  it("members in partitions routed to the group's owner are appended in the message's own transaction, under their fence", async () => {
     const { sender, members, gid } = await group(2, 'local');
     const [near, far] = [members[0]!, members[1]!];
     const owner = await node('local-owner');
     const taker = await node('local-taker');
     try {
-      // Routed everything, but holds only near's partition (and the group's, once it writes it).
-      owner.messages.routeLocally(() => true);
-      await owner.messages.append([oneToOne(sender, near, 'hold')]);
+      // Routed near's partition (and the group's), not far's: near's partition is taken by the
+      // append itself, as a one-to-one submit sent here would take it.
+      owner.messages.routeLocally((part) => part !== partitionOf(far));
       const [mixed] = await owner.messages.append([groupMessage(sender, gid, members, 'mixed', 'loc-1')]);
-      expect(mixed!.deliveries).toEqual([{ userId: near, seq: 2 }]);
+      expect(mixed!.deliveries).toEqual([{ userId: near, seq: 1 }]);
       expect(mixed!.fanout).toEqual([{ part: partitionOf(far), recipients: [far] }]);
       expect((await fanoutRows(mixed!.mid)).map((r) => r.part)).toEqual([partitionOf(far)]);
-      // Held but not routed here (a gateway would send it elsewhere): fanned out.
-      owner.messages.routeLocally((part) => part !== partitionOf(near));
+      expect((await t.store.messages.partitionOwners()).get(partitionOf(near))?.owner).toBe('local-owner');
+      // Held but no longer routed here (a gateway would send it elsewhere): fanned out.
+      owner.messages.routeLocally((part) => part !== partitionOf(near) && part !== partitionOf(far));
       const [notRouted] = await owner.messages.append([
         groupMessage(sender, gid, members, 'not routed', null),
       ]);
@@ -234,18 +235,16 @@ describe.each(STORE_KINDS)('group fan-out of partition owners on %s', (kind) => 
       expect((await fanoutRows(notRouted!.mid)).map((r) => r.part).sort()).toEqual(
         [partitionOf(near), partitionOf(far)].sort(),
       );
-      // Another node takes near's partition: a group message appending near itself is refused whole.
-      owner.messages.routeLocally(() => true);
+      // Another node takes near's partition while the owner still appends near itself: its
+      // group message is refused whole and stores nothing.
+      owner.messages.routeLocally((part) => part !== partitionOf(far));
       await taker.messages.append([oneToOne(sender, near, 'taken')]);
       await expect(
         owner.messages.append([groupMessage(sender, gid, members, 'refused', 'loc-2')]),
       ).rejects.toBeInstanceOf(PartitionMovedError);
-      expect((await t.store.messages.readInbox(near, 0, 10)).map((e) => e.body)).toEqual([
-        'hold',
-        'mixed',
-        'taken',
-      ]);
-      // Its resend: near's partition is not the owner's any more, so near's entry is fanned out.
+      expect((await t.store.messages.readInbox(near, 0, 10)).map((e) => e.body)).toEqual(['mixed', 'taken']);
+      // Its resend once the routing moved near's partition too: near's entry is fanned out.
+      owner.messages.routeLocally((part) => part !== partitionOf(near) && part !== partitionOf(far));
       const [resent] = await owner.messages.append([groupMessage(sender, gid, members, 'refused', 'loc-2')]);
       expect(resent).toMatchObject({ duplicate: false, deliveries: [] });
       expect((await fanoutRows(resent!.mid)).map((r) => r.part).sort()).toEqual(

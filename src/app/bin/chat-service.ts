@@ -129,6 +129,16 @@ async function serve(config: ServiceConfig, logger: Logger): Promise<number> {
     await store.close();
     return 1;
   }
+  if (fanoutChannel !== null) {
+    // Our own routing view lists us before we say we serve: a group message's members routed
+    // here are then appended in its transaction from the first one on (a single node never
+    // fans out), instead of fanned out while the view is still empty.
+    const self = provider.advertisedAddress;
+    const listed = (): boolean => fanoutChannel!.providers(SERVICE_NAMES.message).some((p) => p.key === self);
+    fanoutChannel.affinityProvider(SERVICE_NAMES.message, partitionKey(0)); // starts the watch
+    for (const until = Date.now() + config.zkSessionTimeoutMs * 2; !listed() && Date.now() < until; )
+      await new Promise((r) => setTimeout(r, 20));
+  }
   fanout?.start();
   process.stdout.write(`listening on ${listen}\n`);
   logger.log('info', 'chat service started', {

@@ -1,12 +1,14 @@
 /**
  * Drives a message node's group fan-outs (docs/DISTRIBUTED.md, "Group messages"): once a group
- * message is stored with its `group_fanout` rows and acknowledged, each row is sent as a
- * `Fanout` call to the owner of its member partition, routed like a Submit (affinity = the
- * partition), which appends the members' inboxes and deletes the row. A row left behind (this
- * node failed the call, or the node that stored it died before driving it) is found by the
- * periodic sweep: rows of the partitions this node holds after `ownAgeMs`, anybody's after
- * `orphanAgeMs` (their node may be dead, and nobody takes its partition until a submit comes).
- * A repeat is harmless: the row makes each fan-out happen once.
+ * message is stored with its `group_fanout` rows, each row is sent as a `Fanout` call to the
+ * owner of its member partition, routed like a Submit (affinity = the partition), which appends
+ * the members' inboxes and deletes the row; the sender's ack waits for that (`dispatch`'s
+ * promise). Fan-outs to one partition run one at a time in the order dispatched, and a failed
+ * one is retried in place (with a growing pause) before the next, so a group's messages keep
+ * their order in every inbox. A row left behind by a node that died before driving it is found
+ * by the periodic sweep: rows of the partitions this node holds after `ownAgeMs`, anybody's
+ * after `orphanAgeMs` (their node may be dead, and nobody takes its partition until a submit
+ * comes). A repeat is harmless: the row makes each fan-out happen once.
  */
 import type { CallOptions, Stub } from '../../rpc/index.js';
 import type { FanoutJob, PendingFanout } from '../model/types.js';
@@ -69,11 +71,13 @@ const FIRST_BACKOFF_MS = 500;
 const MAX_BACKOFF_MS = 8000;
 
 export class FanoutDriver implements FanoutDispatcher {
-  private readonly inFlight = new Map<string, Promise<void>>();
-  /** Failed fan-outs: not driven again before `until`. */
-  private readonly backoff = new Map<string, { until: number; delayMs: number }>();
+  /** Fan-outs queued or running, by key: the sweep leaves them alone. */
+  private readonly pending = new Map<string, Promise<void>>();
+  /** The last fan-out queued per member partition: the next one to that partition runs after it. */
+  private readonly tails = new Map<number, Promise<void>>();
   private timer: NodeJS.Timeout | null = null;
   private sweeping = false;
+  private stopped = false;
   private readonly opts: Required<Omit<FanoutDriverOptions, 'log' | 'local'>>;
   readonly stats: FanoutStats = { driven: 0, local: 0, appended: 0, failed: 0, redriven: 0 };
 
@@ -92,10 +96,13 @@ export class FanoutDriver implements FanoutDispatcher {
     };
   }
 
-  /** A group message was stored: fan it out now (in the order dispatched, so inboxes keep send order). */
-  dispatch(job: FanoutJob): void {
-    if (this.opts.hold) return;
-    this.drive(job);
+  /**
+   * A group message was stored: fan it out, after the fan-outs dispatched before it to the same
+   * partition. Resolves once its entries are appended (by anybody), or the driver stops.
+   */
+  dispatch(job: FanoutJob): Promise<void> {
+    if (this.opts.hold) return Promise.resolve();
+    return this.enqueue(job);
   }
 
   /** Starts the sweep. */
@@ -105,29 +112,26 @@ export class FanoutDriver implements FanoutDispatcher {
     this.timer.unref();
   }
 
-  /** Stops sweeping and waits for the fan-outs in flight (each ends by its deadline). */
+  /** Stops sweeping and retrying; waits for the calls in flight (each ends by its deadline). */
   async stop(): Promise<void> {
+    this.stopped = true;
     if (this.timer !== null) clearInterval(this.timer);
     this.timer = null;
-    while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight.values()]);
+    while (this.pending.size > 0) await Promise.allSettled([...this.pending.values()]);
   }
 
-  /** One pass over the rows left behind; resolves when their calls are sent. */
+  /** One pass over the rows left behind; resolves when they are queued. */
   async sweep(now = Date.now()): Promise<void> {
-    if (this.sweeping) return;
+    if (this.sweeping || this.stopped) return;
     this.sweeping = true;
     try {
-      // Pauses long over are forgotten (their rows may have been fanned out by another node).
-      for (const [key, b] of this.backoff) if (b.until < now - MAX_BACKOFF_MS) this.backoff.delete(key);
       const rows = await this.store.pendingFanouts(now - this.opts.ownAgeMs, this.opts.sweepLimit);
       const held = this.store.heldPartitions();
       for (const row of rows) {
-        const key = keyOf(row);
-        if (this.inFlight.has(key)) continue;
-        if ((this.backoff.get(key)?.until ?? 0) > now) continue;
+        if (this.pending.has(keyOf(row))) continue;
         if (!held.has(row.sourcePart) && row.createdAt >= now - this.opts.orphanAgeMs) continue;
         this.stats.redriven++;
-        this.drive(row);
+        void this.enqueue(row);
       }
     } catch (error) {
       this.options.log(
@@ -139,31 +143,61 @@ export class FanoutDriver implements FanoutDispatcher {
     }
   }
 
-  private drive(job: FanoutJob): void {
+  private enqueue(job: FanoutJob): Promise<void> {
     const key = keyOf(job);
-    if (this.inFlight.has(key)) return;
+    const queued = this.pending.get(key);
+    if (queued !== undefined) return queued;
+    const after = this.tails.get(job.part) ?? Promise.resolve();
+    const done = after.then(() => this.runUntilDone(job));
+    this.pending.set(key, done);
+    this.tails.set(job.part, done);
+    void done.finally(() => {
+      this.pending.delete(key);
+      if (this.tails.get(job.part) === done) this.tails.delete(job.part);
+    });
+    return done;
+  }
+
+  /** Runs the fan-out until it is appended (or found done), pausing longer after each failure. */
+  private async runUntilDone(job: FanoutJob): Promise<void> {
+    let delayMs = FIRST_BACKOFF_MS;
+    while (!this.stopped) {
+      const why = await this.runOnce(job);
+      if (why === null) return;
+      this.stats.failed++;
+      this.options.log(
+        'warn',
+        `fan-out of message ${job.mid} to partition ${job.part} failed (retry in ${delayMs} ms): ${why}`,
+      );
+      await new Promise((r) => setTimeout(r, delayMs).unref());
+      delayMs = Math.min(MAX_BACKOFF_MS, delayMs * 2);
+    }
+  }
+
+  /** One attempt: in process when routed here, else the Fanout call. Null when done, else why not. */
+  private async runOnce(job: FanoutJob): Promise<string | null> {
     this.stats.driven++;
     const local = this.options.local;
     // Routed here: in process (the fence still decides; refused, it goes by RPC after all).
-    const inProcess = local?.isOwner(job.part) === true;
-    if (inProcess) this.stats.local++;
-    const done =
-      inProcess && local !== undefined
-        ? local.service
-            .fanout(job)
-            .then((outcome) => (outcome.ok ? this.succeeded(key, outcome.appended) : this.call(key, job)))
-        : this.call(key, job);
-    this.inFlight.set(key, done);
-    void done.finally(() => this.inFlight.delete(key));
+    if (local?.isOwner(job.part) === true) {
+      this.stats.local++;
+      try {
+        const outcome = await local.service.fanout(job);
+        if (outcome.ok) return this.succeeded(outcome.appended);
+      } catch (error) {
+        return error instanceof Error ? error.message : String(error);
+      }
+    }
+    return this.call(job);
   }
 
-  private succeeded(key: string, appended: number): void {
-    this.backoff.delete(key);
+  private succeeded(appended: number): null {
     if (appended > 0) this.stats.appended++;
+    return null;
   }
 
   /** The Fanout call to the owner of the job's partition. */
-  private call(key: string, job: FanoutJob): Promise<void> {
+  private async call(job: FanoutJob): Promise<string | null> {
     const call: CallOptions = {
       timeoutMs: this.opts.callTimeoutMs,
       idempotent: true,
@@ -179,24 +213,12 @@ export class FanoutDriver implements FanoutDispatcher {
       body: job.body,
       time: job.time,
     };
-    return this.stub.Fanout(request, call).then(
-      (reply) => {
-        if (reply.errno === 0) this.succeeded(key, reply.appended);
-        else this.failed(key, job, reply.errmsg);
-      },
-      (error: unknown) => this.failed(key, job, errorOfCall(error).message),
-    );
-  }
-
-  /** Left to the sweep, after a growing pause. */
-  private failed(key: string, job: FanoutJob, why: string): void {
-    this.stats.failed++;
-    const delayMs = Math.min(MAX_BACKOFF_MS, (this.backoff.get(key)?.delayMs ?? FIRST_BACKOFF_MS / 2) * 2);
-    this.backoff.set(key, { until: Date.now() + delayMs, delayMs });
-    this.options.log(
-      'warn',
-      `fan-out of message ${job.mid} to partition ${job.part} failed (retry in ${delayMs} ms): ${why}`,
-    );
+    try {
+      const reply = await this.stub.Fanout(request, call);
+      return reply.errno === 0 ? this.succeeded(reply.appended) : reply.errmsg;
+    } catch (error) {
+      return errorOfCall(error).message;
+    }
   }
 }
 

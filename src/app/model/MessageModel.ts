@@ -168,15 +168,16 @@ export class MessageModel {
 
   /**
    * Tells a partition owner where the routing sends each partition now. A group message's members
-   * in partitions it holds and is routed get their entries in the message's own transaction
-   * (under those partitions' fences); only the others wait for a fan-out.
+   * in partitions routed here get their entries in the message's own transaction (the append
+   * takes those partitions if need be, as a one-to-one submit sent here would, and holds their
+   * fences); only the others wait for a fan-out. A single node so never fans out.
    */
   routeLocally(routedHere: (part: number) => boolean): void {
     this.routedHere = routedHere;
   }
 
   private appendsItself(part: number): boolean {
-    return this.fence?.epochs().has(part) === true && this.routedHere(part);
+    return this.fence !== null && this.routedHere(part);
   }
 
   /** The mids (from the block) and the partitions (taken if need be) of an append of `rows`. */

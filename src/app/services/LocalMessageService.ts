@@ -18,7 +18,8 @@ export interface RemotePushRouter {
 
 /** Takes a group message's fan-outs to their partitions' owners (chat-service: FanoutDriver). */
 export interface FanoutDispatcher {
-  dispatch(job: FanoutJob): void;
+  /** Resolves once the fan-out's entries are appended (never rejects: failures are retried). */
+  dispatch(job: FanoutJob): Promise<void>;
 }
 
 export interface LocalMessageServiceOptions {
@@ -34,6 +35,12 @@ export interface LocalMessageServiceOptions {
    * partitions' to write). Required with MessageModelOptions.partitionOwner; unused without.
    */
   fanout?: FanoutDispatcher;
+  /**
+   * How long a group message's ack waits for its fan-outs, so that an acknowledged message is in
+   * every member's inbox as in chat-server; past it the ack goes (the rows are stored: the
+   * fan-outs still run, in order). Keep it under the gateways' call deadline. Default 3000 ms.
+   */
+  fanoutWaitMs?: number;
 }
 
 /**
@@ -62,11 +69,12 @@ export class LocalMessageService implements MessageService, FanoutService {
         origin,
       );
     }
-    // Stored and acknowledged: the fan-outs are a promise kept by the driver, or by recovery.
+    // Stored: the ack waits for the fan-outs (bounded), which the driver, or recovery, runs.
     const dispatcher = this.options.fanout;
     if (dispatcher !== undefined && result.ok && result.fanout !== undefined) {
+      const appended: Promise<void>[] = [];
       for (const task of result.fanout) {
-        dispatcher.dispatch({
+        const done = dispatcher.dispatch({
           mid: result.mid,
           part: task.part,
           recipients: task.recipients,
@@ -76,7 +84,9 @@ export class LocalMessageService implements MessageService, FanoutService {
           body: job.body,
           time: job.time,
         });
+        appended.push(done);
       }
+      await waitAtMost(Promise.all(appended), this.options.fanoutWaitMs ?? 3000);
     }
     return result;
   }
@@ -133,4 +143,13 @@ export function createLocalServices(
     groups: store.groups,
     messages: new LocalMessageService(store, options),
   };
+}
+
+/** Resolves when `p` does, or after `ms`, whichever comes first. */
+function waitAtMost(p: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, ms);
+  });
+  return Promise.race([p.then(() => undefined), timeout]).finally(() => clearTimeout(timer));
 }
