@@ -428,6 +428,12 @@ export async function startDistributed(
   const redis = flagValue(extra, '--redis') ?? kRedisUrl;
   const prefix = flagValue(extra, '--redis-prefix') ?? `e2e-${unit}`;
   const logLevel = options.logLevel ?? 'warn';
+  // What every process of the unit is given: its address, the registry, Redis, the log level.
+  const common = (port: number): string[] => [
+    ...['--host', '127.0.0.1', '--port', String(port)],
+    ...['--zookeeper', zk.connectString, '--registry-root', registryRoot],
+    ...['--redis', redis, '--redis-prefix', prefix, '--log-level', logLevel],
+  ];
   const services = (options.services ?? ['user,friend,group,message']).map(
     (list, k) =>
       new SpawnedChatServer(
@@ -435,47 +441,14 @@ export async function startDistributed(
         db,
         `svc-${unit}-${k}`,
         { ...startOptions, env: { ...startOptions.env, ...options.serviceEnv?.[k] } },
-        (port) => [
-          CHAT_SERVICE_BIN,
-          '--services',
-          list,
-          '--host',
-          '127.0.0.1',
-          '--port',
-          String(port),
-          '--zookeeper',
-          zk.connectString,
-          '--registry-root',
-          registryRoot,
-          '--db',
-          db.url,
-          '--redis',
-          redis,
-          '--redis-prefix',
-          prefix,
-          '--log-level',
-          logLevel,
-        ],
+        (port) => [CHAT_SERVICE_BIN, '--services', list, ...common(port), '--db', db.url],
       ),
   );
   const gateways = Array.from({ length: options.gateways ?? 1 }, (_, k) => {
     const gatewayId = `e2e-gw-${unit}-${k}`;
     return new SpawnedChatServer('distributed', db, gatewayId, startOptions, (port, extraArgs) => [
       CHAT_GATEWAY_BIN,
-      '--host',
-      '127.0.0.1',
-      '--port',
-      String(port),
-      '--zookeeper',
-      zk.connectString,
-      '--registry-root',
-      registryRoot,
-      '--redis',
-      redis,
-      '--redis-prefix',
-      prefix,
-      '--log-level',
-      logLevel,
+      ...common(port),
       '--server-id',
       gatewayId,
       ...extra,
