@@ -61,6 +61,7 @@ const GROUPS = {
       'src/app/model/MidBlock.ts',
     ],
     tests: [
+      'test/store/groupFanout.test.ts',
       'test/store/messages.test.ts',
       'test/store/messageEdges.test.ts',
       'test/store/appendRuns.test.ts',
@@ -68,6 +69,10 @@ const GROUPS = {
       'test/store/partitionFence.test.ts',
       'test/store/messageStats.test.ts',
     ],
+  },
+  fanout: {
+    mutate: ['src/app/model/groupFanout.ts'],
+    tests: ['test/store/groupFanoutSplit.test.ts', 'test/store/groupFanout.test.ts'],
   },
   rpc: {
     mutate: ['src/rpc/client/Endpoint.ts', 'src/rpc/client/DeadlineQueue.ts'],
