@@ -193,7 +193,7 @@ describe('EventLoop timers', () => {
     expect(order).toEqual(['outer', 'outer-end', 'inner']);
   });
 
-  it('100k timers scheduled and cancelled leave no timers, in O(n log n) (relative to 10k)', () => {
+  it('320k timers scheduled and cancelled leave no timers, in O(n log n) (relative to 10k)', () => {
     /** Schedules and cancels `n` timers (interleaved, so removal hits the middle of the heap); returns ms. */
     const run = (n: number): number => {
       const loop = new EventLoop();
@@ -210,12 +210,14 @@ describe('EventLoop timers', () => {
       expect(timeoutCount()).toBe(before);
       return elapsed;
     };
-    // Best of three of each size: other processes share the cores. 10x the timers may cost
-    // about 13x (n log n); a linear removal (quadratic in total) would cost about 100x.
+    // Best of three of each size: other processes share the cores. 32x the timers cost about
+    // 40-140x here (n log n, plus garbage collection and cache misses at the larger size); a
+    // linear removal (quadratic in total) costs about 1,000x. The bound sits between with room
+    // for a loaded machine (a CI run saw 43x at 10x the timers against the earlier bound of 40).
     run(10_000); // warm up the JIT
     const small = Math.min(run(10_000), run(10_000), run(10_000));
-    const large = Math.min(run(100_000), run(100_000), run(100_000));
-    expect(large / Math.max(small, 0.5)).toBeLessThan(40);
+    const large = Math.min(run(320_000), run(320_000), run(320_000));
+    expect(large / Math.max(small, 0.5)).toBeLessThan(400);
   });
 });
 
