@@ -34,29 +34,14 @@ export interface RedisClusterOptions {
 }
 
 /**
- * Sets a presence key while it is free (gone after expiry or a Redis restart), ours, or left by
- * an earlier incarnation of this server id (killed, restarted with the same --server-id), and
- * records the user in this incarnation's member set. -1 when this incarnation is fenced.
- * KEYS: presence key, member set, fence key. ARGV: value, ttl ms, "serverId|", user id.
+ * Claims or keeps presence keys, the fence checked once: each key is set while it is free (gone
+ * after expiry or a Redis restart), ours, or left by an earlier incarnation of this server id
+ * (killed, restarted with the same --server-id), and the user recorded in this incarnation's
+ * member set. Returns the users whose key another server holds, or -1 when this incarnation is
+ * fenced. One user at a login, up to kRefreshChunk at the periodic refresh.
+ * KEYS: fence key, member set. ARGV: value, ttl ms, "serverId|", presence key prefix, user ids...
  */
 const kClaimScript = `
-if redis.call('EXISTS', KEYS[3]) == 1 then return -1 end
-local v = redis.call('GET', KEYS[1])
-if v == false or v == ARGV[1] or string.sub(v, 1, #ARGV[3]) == ARGV[3] then
-  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-  redis.call('SADD', KEYS[2], ARGV[4])
-  redis.call('PEXPIRE', KEYS[2], 2 * tonumber(ARGV[2]))
-  return 1
-end
-return 0`;
-
-/**
- * The periodic refresh of many users at once (kClaimScript's rule per user, the fence checked
- * once): keeps or re-takes each key, returns the users whose key another server holds now, or -1
- * when this incarnation is fenced. KEYS: fence key, member set. ARGV: value, ttl ms,
- * "serverId|", presence key prefix, user ids...
- */
-const kRefreshScript = `
 if redis.call('EXISTS', KEYS[1]) == 1 then return -1 end
 local lost = {}
 local kept = {}
@@ -219,8 +204,13 @@ export class RedisCluster implements Presence, DeliveryRouter {
     this.commands.disconnect();
   }
 
+  /** Presence keys are this and the user id. */
+  private get presencePrefix(): string {
+    return `${this.prefix}:presence:`;
+  }
+
   private key(userId: number): string {
-    return `${this.prefix}:presence:${userId}`;
+    return `${this.presencePrefix}${userId}`;
   }
 
   private get value(): string {
@@ -240,16 +230,16 @@ export class RedisCluster implements Presence, DeliveryRouter {
     return `${this.prefix}:fenced:${value}`;
   }
 
-  private claimArgs(userId: number): (string | number)[] {
+  /** kClaimScript's keys and arguments before the user ids: this incarnation's, now. */
+  private claimArgs(): (string | number)[] {
     const value = this.value;
     return [
-      this.key(userId),
-      this.membersKey(value),
       this.fenceKey(value),
+      this.membersKey(value),
       value,
       this.ttlMs,
       `${this.options.serverId}|`,
-      userId,
+      this.presencePrefix,
     ];
   }
 
@@ -266,7 +256,7 @@ export class RedisCluster implements Presence, DeliveryRouter {
       this.fenceKey(value),
       this.membersKey(value),
       value,
-      `${this.prefix}:presence:`,
+      this.presencePrefix,
       kFenceSeconds,
       mode,
     );
@@ -342,9 +332,9 @@ export class RedisCluster implements Presence, DeliveryRouter {
     if (this.sessions.has(userId)) return false;
     // Free, or held under our own id by no local session: a key left by this server's previous
     // run (killed, restarted with the same --server-id) does not lock its users out for a TTL.
-    const ok = await this.commands.eval(kClaimScript, 3, ...this.claimArgs(userId));
-    if (ok === -1) this.onFenced();
-    if (ok !== 1 || this.sessions.has(userId)) return false;
+    const lost = await this.commands.eval(kClaimScript, 2, ...this.claimArgs(), userId);
+    if (lost === -1) this.onFenced();
+    if (!Array.isArray(lost) || lost.length > 0 || this.sessions.has(userId)) return false;
     this.sessions.set(userId, session);
     return true;
   }
@@ -402,20 +392,12 @@ export class RedisCluster implements Presence, DeliveryRouter {
     await this.heartbeat();
     const entries = [...this.sessions];
     if (entries.length === 0) return;
-    const value = this.value;
-    const fixed = [
-      this.fenceKey(value),
-      this.membersKey(value),
-      value,
-      this.ttlMs,
-      `${this.options.serverId}|`,
-      `${this.prefix}:presence:`,
-    ];
+    const fixed = this.claimArgs();
     try {
       const pipeline = this.commands.pipeline();
       for (let i = 0; i < entries.length; i += kRefreshChunk) {
         const ids = entries.slice(i, i + kRefreshChunk).map(([userId]) => userId);
-        pipeline.eval(kRefreshScript, 2, ...fixed, ...ids);
+        pipeline.eval(kClaimScript, 2, ...fixed, ...ids);
       }
       const results = (await pipeline.exec()) ?? [];
       if (results.some(([error, lost]) => error === null && lost === -1)) {
