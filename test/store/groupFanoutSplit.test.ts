@@ -32,7 +32,13 @@ describe('splitGroups', () => {
   it('keeps the members of partitions the writer appends itself, groups the others by partition, ascending, each once', () => {
     // Partitions: 69 → 5, 2 → 2, 66 → 2, 7 → 7 (kept), 2 twice.
     const batch = [one(4), group(3, [69, 2, 66, 7, 2])];
-    const split = splitGroups(batch, (part) => part === 7)!;
+    const asked: number[] = [];
+    const split = splitGroups(batch, (part) => {
+      asked.push(part);
+      return part === 7;
+    })!;
+    // Once per partition, not per member (the answer is a rendezvous pick over the providers).
+    expect(asked.sort((a, b) => a - b)).toEqual([2, 5, 7]);
     expect(split.rows[0]).toBe(batch[0]);
     expect(split.rows[1]).toEqual({ ...batch[1], recipients: [7] });
     expect(split.tasks).toEqual([

@@ -28,6 +28,16 @@ export function splitGroups(
   appendsItself: (part: number) => boolean,
 ): GroupSplit | null {
   if (!batch.some(isGroupSubmit)) return null;
+  // Asked once per partition of the batch, not per member: the answer is a rendezvous pick.
+  const kept = new Map<number, boolean>();
+  const keeps = (part: number): boolean => {
+    let keep = kept.get(part);
+    if (keep === undefined) {
+      keep = appendsItself(part);
+      kept.set(part, keep);
+    }
+    return keep;
+  };
   const tasks: (FanoutTask[] | null)[] = [];
   const rows = batch.map((m) => {
     if (!isGroupSubmit(m)) {
@@ -36,7 +46,7 @@ export function splitGroups(
     }
     const own: number[] = [];
     const others: number[] = [];
-    for (const id of m.recipients) (appendsItself(partitionOf(id)) ? own : others).push(id);
+    for (const id of m.recipients) (keeps(partitionOf(id)) ? own : others).push(id);
     tasks.push(byPartition(others));
     return { ...m, recipients: own };
   });
