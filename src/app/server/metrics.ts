@@ -120,22 +120,16 @@ export class ChatMetrics {
 
   constructor(options: ChatMetricsOptions = {}) {
     const { redisConnected, zookeeperConnected, providers } = options;
-    this.redisUp = new Gauge({
-      name: 'chat_redis_up',
-      help: 'Whether the connection to Redis (cluster presence and routing) is up; -1 without Redis',
-      registers: [this.registry],
-      collect() {
-        this.set(redisConnected === undefined ? -1 : redisConnected() ? 1 : 0);
-      },
-    });
-    this.zookeeperUp = new Gauge({
-      name: 'chat_zookeeper_up',
-      help: "Whether the gateway's ZooKeeper session (registry, liveness) is connected; -1 without ZooKeeper",
-      registers: [this.registry],
-      collect() {
-        this.set(zookeeperConnected === undefined ? -1 : zookeeperConnected() ? 1 : 0);
-      },
-    });
+    this.redisUp = this.upGauge(
+      'chat_redis_up',
+      'Whether the connection to Redis (cluster presence and routing) is up; -1 without Redis',
+      redisConnected,
+    );
+    this.zookeeperUp = this.upGauge(
+      'chat_zookeeper_up',
+      "Whether the gateway's ZooKeeper session (registry, liveness) is connected; -1 without ZooKeeper",
+      zookeeperConnected,
+    );
     this.serviceProviders = new Gauge<'service'>({
       name: 'chat_service_providers',
       help: 'Service nodes the gateway knows and can call, per service (0: that business is down)',
@@ -150,6 +144,18 @@ export class ChatMetrics {
       this.connections.set({ codec }, 0);
     // Process CPU, memory, GC, and event-loop lag (nodejs_eventloop_lag_*), Node's standard set.
     if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** A connection's state, read at scrape time: 1 up, 0 down, -1 when there is no `connected`. */
+  private upGauge(name: string, help: string, connected: (() => boolean) | undefined): Gauge {
+    return new Gauge({
+      name,
+      help,
+      registers: [this.registry],
+      collect() {
+        this.set(connected === undefined ? -1 : connected() ? 1 : 0);
+      },
+    });
   }
 
   /** The Prometheus text exposition of every metric. */
