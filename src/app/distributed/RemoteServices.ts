@@ -4,9 +4,11 @@
  * connection, least-loaded provider, deadlines; retries where the .proto marks the method
  * idempotent, and for chat submits that carry a cmid, which the message service deduplicates).
  */
+
 import { type CallOptions, createStub, type RpcChannel, type Stub } from '../../rpc/index.js';
 import type { GroupDetail, InboxEntry, PresenceState, UserRecord, UserSummary } from '../model/types.js';
 import { toPresence } from '../model/UserModel.js';
+import { Errno } from '../protocol/errno.js';
 import type { ChatJob, ChatJobResult } from '../service/GroupCommitter.js';
 import type {
   ChatServices,
@@ -162,7 +164,7 @@ class RemoteMessageService implements MessageService {
         deliveries: r.deliveries.map((d) => ({ userId: d.user_id, seq: d.seq })),
       };
     } catch (error) {
-      return { ok: false, errno: 9, errmsg: errorOfCall(error).message };
+      return { ok: false, errno: Errno.UNAVAILABLE, errmsg: errorOfCall(error).message };
     }
   }
 

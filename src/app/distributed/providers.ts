@@ -3,9 +3,11 @@
  * calls, and turns a business failure into the reply's errno (errors.ts). A handler never
  * throws for a business failure, so an RPC HANDLER_ERROR always means a bug or a lost store.
  */
+
 import type { ServiceImpl } from '../../rpc/index.js';
 import type { MessageKind } from '../model/types.js';
 import { toPresence } from '../model/UserModel.js';
+import { Errno } from '../protocol/errno.js';
 import type {
   FanoutService,
   FriendService,
@@ -99,7 +101,8 @@ export function messageProvider(
 ): ServiceImpl<MessageServiceRpc> {
   return {
     Fanout: async (r) => {
-      if (fanout === undefined) return { errno: 9, errmsg: 'this node does not fan out', appended: 0 };
+      if (fanout === undefined)
+        return { errno: Errno.UNAVAILABLE, errmsg: 'this node does not fan out', appended: 0 };
       const outcome = await fanout.fanout({
         mid: r.mid,
         part: r.part,
